@@ -1,0 +1,306 @@
+"""Backend adapters: the only code in xploss that names an array library.
+
+One small adapter class per library answers the questions the conformance
+suite and the tests ask:
+
+* is it installed, and if it cannot run here, why (found without importing it);
+* which devices it has, and which floating dtypes each device supports;
+* how to build an array from NumPy data on a device, and read one back;
+* how to differentiate a scalar function with respect to one argument;
+* how to compile a function (``jax.jit``, ``torch.compile(fullgraph=True)``).
+
+Design rules: an adapter imports its library only when asked for one of the
+above; nothing here is imported by ``xploss`` itself; adding a library is one
+class and one line in ``ADAPTERS``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ADAPTERS",
+    "Backend",
+    "Target",
+    "available",
+    "get",
+    "targets",
+]
+
+FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One backend on one device: what a conformance run is parametrised over."""
+
+    backend: Backend
+    device: Any
+    label: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend.name}:{self.label}"
+
+    def __repr__(self) -> str:
+        return f"Target({self.id})"
+
+
+class Backend:
+    """Base adapter. Subclasses set ``name`` and ``module`` and override what differs."""
+
+    name: str = ""
+    module: str = ""
+    differentiable = False
+    compilable = False
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+    def unavailable_reason(self) -> str | None:
+        """None when usable here, else why not (never raises)."""
+        if not self.installed():
+            return f"{self.module} is not installed"
+        return None
+
+    @property
+    def lib(self):
+        return importlib.import_module(self.module)
+
+    def namespace(self):
+        import array_api_compat
+
+        return array_api_compat.array_namespace(self.asarray(np.zeros(1), self.targets()[0]))
+
+    def targets(self) -> list[Target]:
+        return [Target(self, "cpu", "cpu")]
+
+    def dtypes(self, target: Target) -> tuple[str, ...]:
+        return FLOAT_DTYPES[:3]
+
+    def native_dtype(self, name: str):
+        return getattr(self.lib, name)
+
+    def asarray(self, data, target: Target, dtype: str | None = None):
+        """An array of ``data`` on ``target``; ``dtype`` names a float dtype (None keeps data's)."""
+        data = np.asarray(data)
+        native = None if dtype is None else self.native_dtype(dtype)
+        return self._asarray(data, target, native)
+
+    def _asarray(self, data, target, native):
+        raise NotImplementedError
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def grad(self, fn, args, argnum):
+        """Gradient of the scalar ``fn(*args)`` with respect to ``args[argnum]``."""
+        msg = f"{self.name} has no automatic differentiation"
+        raise NotImplementedError(msg)
+
+    def compile(self, fn):
+        msg = f"{self.name} has no compiler"
+        raise NotImplementedError(msg)
+
+    def prepare(self) -> None:
+        """Library settings a conformance run needs (called once, by the runner)."""
+
+    def flushes_subnormals(self, target: Target, dtype: str) -> bool:
+        """Whether arithmetic on ``target`` treats subnormal inputs as zero (DAZ)."""
+        fi = np.finfo(np.float64 if dtype == "float64" else np.float32)
+        sub = float(fi.smallest_normal) / 4
+        x = self.asarray(np.array([sub]), target, "float64" if dtype == "float64" else "float32")
+        return bool(self.to_numpy(x * 1.0)[0] == 0)
+
+
+class NumPyBackend(Backend):
+    name = module = "numpy"
+
+    def _asarray(self, data, target, native):
+        return data.astype(native) if native is not None else data.copy()
+
+
+class ArrayApiStrictBackend(Backend):
+    name = module = "array_api_strict"
+
+    def targets(self):
+        xp = self.lib
+        names = ("CPU_DEVICE", "device1")
+        return [Target(self, d, str(d._device)) for d in xp.__array_namespace_info__().devices()
+                if d._device in names]
+
+    def dtypes(self, target):
+        return ("float64", "float32")
+
+    def _asarray(self, data, target, native):
+        xp = self.lib
+        if native is None:
+            native = getattr(xp, str(data.dtype))
+        return xp.asarray(data, dtype=native, device=target.device)
+
+    def to_numpy(self, x):
+        xp = self.lib
+        return np.asarray(xp.asarray(x, device=xp.Device("CPU_DEVICE"))._array)
+
+
+class TorchBackend(Backend):
+    name = module = "torch"
+    differentiable = compilable = True
+
+    def targets(self):
+        torch = self.lib
+        out = [Target(self, torch.device("cpu"), "cpu")]
+        out += [Target(self, torch.device("cuda", i), f"cuda:{i}")
+                for i in range(torch.cuda.device_count())]
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            out.append(Target(self, torch.device("mps"), "mps"))
+        return out
+
+    def dtypes(self, target):
+        if target.label == "mps":
+            return ("float32", "float16", "bfloat16")
+        return FLOAT_DTYPES
+
+    def _asarray(self, data, target, native):
+        torch = self.lib
+        t = torch.from_numpy(np.ascontiguousarray(data))
+        return t.to(device=target.device, dtype=native) if native is not None \
+            else t.to(device=target.device)
+
+    def to_numpy(self, x):
+        x = x.detach().cpu()
+        if x.dtype == self.lib.bfloat16:
+            x = x.float()
+        return x.numpy()
+
+    def grad(self, fn, args, argnum):
+        torch = self.lib
+        args = list(args)
+        args[argnum] = args[argnum].detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(fn(*args), args[argnum], allow_unused=True)
+        return torch.zeros_like(args[argnum]) if g is None else g
+
+    def compile(self, fn):
+        return self.lib.compile(fn, fullgraph=True, dynamic=False)
+
+
+class JaxBackend(Backend):
+    name = module = "jax"
+    differentiable = compilable = True
+
+    def prepare(self):
+        # float64 needs x64 mode; without it JAX silently computes in float32.
+        self.lib.config.update("jax_enable_x64", True)
+
+    def targets(self):
+        return [Target(self, d, f"{d.platform}:{d.id}") for d in self.lib.devices()]
+
+    def dtypes(self, target):
+        base = ("float32", "float16", "bfloat16")
+        return (("float64", *base) if self.lib.config.jax_enable_x64 else base)
+
+    def native_dtype(self, name):
+        return getattr(self.lib.numpy, name)
+
+    def _asarray(self, data, target, native):
+        jax = self.lib
+        if native is None and data.dtype == np.int64 and not jax.config.jax_enable_x64:
+            data = data.astype(np.int32)
+        return jax.device_put(data.astype(native) if native is not None else data, target.device)
+
+    def to_numpy(self, x):
+        x = np.asarray(x)
+        return x.astype(np.float32) if x.dtype.name == "bfloat16" else x
+
+    def grad(self, fn, args, argnum):
+        def partial(a):
+            return fn(*args[:argnum], a, *args[argnum + 1:])
+
+        return self.lib.grad(partial)(args[argnum])
+
+    def compile(self, fn):
+        return self.lib.jit(fn)
+
+
+class CuPyBackend(Backend):
+    name = module = "cupy"
+
+    def unavailable_reason(self):
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        try:
+            count = self.lib.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # no driver, no runtime: report, never raise
+            return f"cupy is installed but CUDA is not usable: {exc}"
+        return None if count else "cupy is installed but there is no CUDA device"
+
+    def targets(self):
+        cp = self.lib
+        return [Target(self, cp.cuda.Device(i), f"cuda:{i}")
+                for i in range(cp.cuda.runtime.getDeviceCount())]
+
+    def _asarray(self, data, target, native):
+        with target.device:
+            return self.lib.asarray(data, dtype=native)
+
+    def to_numpy(self, x):
+        return self.lib.asnumpy(x)
+
+
+class DaskBackend(Backend):
+    name = "dask"
+    module = "dask"
+
+    def unavailable_reason(self):
+        reason = super().unavailable_reason()
+        if reason is None and importlib.util.find_spec("dask.array") is None:
+            return "dask is installed without dask.array"
+        return reason
+
+    def native_dtype(self, name):
+        return np.dtype(name)
+
+    def _asarray(self, data, target, native):
+        import dask.array as da
+
+        data = data.astype(native) if native is not None else data
+        # Two chunks along the first axis where possible, so reductions combine chunks.
+        chunks = tuple(max(1, (n + 1) // 2) if i == 0 else n for i, n in enumerate(data.shape))
+        return da.from_array(data, chunks=chunks or ())
+
+    def to_numpy(self, x):
+        return np.asarray(x.compute())
+
+
+ADAPTERS: dict[str, Backend] = {
+    b.name: b
+    for b in (NumPyBackend(), ArrayApiStrictBackend(), TorchBackend(), JaxBackend(),
+              CuPyBackend(), DaskBackend())
+}
+
+
+def get(name: str) -> Backend:
+    try:
+        return ADAPTERS[name]
+    except KeyError:
+        msg = f"unknown backend {name!r}; known: {', '.join(ADAPTERS)}"
+        raise ValueError(msg) from None
+
+
+def available() -> dict[str, str | None]:
+    """Every known backend mapped to None (usable) or the reason it is not."""
+    return {name: b.unavailable_reason() for name, b in ADAPTERS.items()}
+
+
+def targets(names=None) -> list[Target]:
+    """Every (backend, device) pair usable here, optionally limited to ``names``."""
+    out = []
+    for name, reason in available().items():
+        if reason is None and (names is None or name in names):
+            out.extend(get(name).targets())
+    return out

@@ -1,0 +1,91 @@
+"""Namespace resolution, constants and dtype policy shared by every xploss function.
+
+Everything here takes the array namespace ``xp`` explicitly. Nothing names an
+array library: the namespace comes from :func:`array_api_compat.array_namespace`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import array_api_compat
+
+__all__ = [
+    "compute_dtype",
+    "const",
+    "finfo_constants",
+    "mul0",
+    "namespace",
+    "to_compute",
+    "to_output",
+]
+
+
+def namespace(fname, **arrays):
+    """The common array namespace of the named arrays (``None`` values are skipped).
+
+    Raises ``TypeError`` naming ``fname`` and every argument when they come from
+    different array libraries, or when one of them is not an array at all.
+    """
+    present = {name: a for name, a in arrays.items() if a is not None}
+    for name, a in present.items():
+        if not array_api_compat.is_array_api_obj(a):
+            msg = f"{fname}: argument {name!r} must be an array, got {type(a).__name__}"
+            raise TypeError(msg)
+    try:
+        return array_api_compat.array_namespace(*present.values())
+    except TypeError as exc:
+        kinds = ", ".join(f"{name}={type(a).__module__}.{type(a).__name__}"
+                          for name, a in present.items())
+        msg = f"{fname}: all array arguments must come from one array library, got {kinds}"
+        raise TypeError(msg) from exc
+
+
+def device(x):
+    return array_api_compat.device(x)
+
+
+def const(xp, value, like, dtype=None):
+    """A 0-d constant with ``like``'s dtype (or ``dtype``) and device.
+
+    Built as an array, never passed as a Python scalar to a two-argument
+    function: compat wrappers given scalars are slow on some libraries and break
+    whole-graph compilation.
+    """
+    return xp.full((), value, dtype=like.dtype if dtype is None else dtype, device=device(like))
+
+
+def compute_dtype(xp, dtype):
+    """The dtype arithmetic runs in: float32 for 16-bit floats, else ``dtype`` itself."""
+    if xp.finfo(dtype).bits < 32:
+        return xp.float32
+    return dtype
+
+
+def to_compute(xp, x):
+    """``x`` cast to its compute dtype (a no-op for float32 and float64)."""
+    target = compute_dtype(xp, x.dtype)
+    return x if x.dtype == target else xp.astype(x, target)
+
+
+def to_output(xp, result, dtype):
+    """Primitives return their input's dtype: a 16-bit input is rounded once, at the end."""
+    return result if result.dtype == dtype else xp.astype(result, dtype)
+
+
+def finfo_constants(xp, dtype):
+    """(eps, smallest normal, log of the smallest positive subnormal) of ``dtype``."""
+    fi = xp.finfo(dtype)
+    eps, tiny = float(fi.eps), float(fi.smallest_normal)
+    # The smallest positive subnormal is smallest_normal * eps (2**-149, 2**-1074).
+    return eps, tiny, math.log(tiny) + math.log(eps)
+
+
+def mul0(xp, a, b):
+    """``a * b`` with ``0 * ±inf = 0`` (the limit convention of x·log y at x = 0).
+
+    Only an infinite ``b`` is replaced, so a NaN in either factor still propagates
+    and the derivative with respect to ``a`` at ``a = 0`` stays ``b`` where finite.
+    """
+    zero = const(xp, 0.0, b)
+    return a * xp.where((a == 0) & xp.isinf(b), zero, b)

@@ -1,0 +1,407 @@
+"""Classification losses: binary and categorical cross-entropy, negative log-likelihood.
+
+Names, argument order and semantics follow ``torch.nn.functional``; every
+deviation is listed in the function's Notes. Arrays are positional, options
+keyword-only. 16-bit floating inputs are computed in float32 and the loss is
+returned in float32 (as under torch's autocast): a 16-bit sum of losses would
+overflow at 65504 (float16) or keep only 8 bits (bfloat16).
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _checks
+from ._reductions import reduce
+from ._support import compute_dtype, const, device, finfo_constants, mul0, namespace
+from .primitives import _log_softmax, _softplus_pair
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "nll_loss",
+]
+
+
+def _cast_like(xp, a, like):
+    """``a`` (an optional floating array) in ``like``'s compute dtype."""
+    if a is None:
+        return None
+    return a if a.dtype == like.dtype else xp.astype(a, like.dtype)
+
+
+def _binary_prepare(fname, input, target, weight, extra=None):
+    xp = namespace(fname, input=input, target=target, weight=weight, **(extra or {}))
+    _checks.floating(xp, fname, "input", input)
+    _checks.floating(xp, fname, "target", target)
+    _checks.same_shape(fname, "input", input, "target", target)
+    if weight is not None:
+        _checks.floating(xp, fname, "weight", weight)
+    return xp, compute_dtype(xp, xp.result_type(input, target))
+
+
+def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weight=None,
+                                     reduction="mean"):
+    r"""Binary cross-entropy between logits and (soft) binary targets.
+
+    .. math::
+
+        \ell = w \left[ p\, t \log(1 + e^{-x}) + (1 - t) \log(1 + e^{x}) \right]
+
+    Parameters
+    ----------
+    input : array
+        Logits ``x``, real floating, any shape.
+    target : array
+        Targets ``t`` in [0, 1] (hard or soft labels), the shape of ``input``.
+    weight : array, optional
+        Rescaling weight ``w``, broadcast against ``input``.
+    pos_weight : array, optional
+        Weight ``p`` of the positive term, broadcast against ``input`` (torch:
+        one value per class along the last axis).
+    reduction : {'mean', 'sum', 'none'}, optional
+        ``'mean'`` divides the sum by the number of elements.
+
+    Returns
+    -------
+    array
+        The loss: a 0-d array, or the shape of ``input`` for ``'none'``.
+
+    Notes
+    -----
+    Semantics of ``torch.nn.functional.binary_cross_entropy_with_logits``.
+    Torch evaluates :math:`(1 - t)x + \operatorname{softplus}(-x)`, which for soft
+    labels near 0 or 1 and large ``|x|`` subtracts nearly equal numbers; here
+    both terms, :math:`t\,\operatorname{softplus}(-x)` and
+    :math:`(1 - t)\operatorname{softplus}(x)`, are non-negative, so their sum is
+    accurate to a few ULP for every finite input.
+
+    Infinite logits are exact limits: ``x = +inf`` with ``t = 1`` (and
+    ``x = -inf`` with ``t = 0``) gives 0, the opposite label gives ``+inf``.
+    Deviation from torch: a ``'mean'`` over an empty input is 0, not NaN.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([40.0, -800.0])
+    >>> t = xp.asarray([1.0, 0.0])
+    >>> (1.0 - t) * x + xp.log(1.0 + xp.exp(-x))  # naive: 0 instead of 4e-18, inf
+    Array([ 0., inf], dtype=array_api_strict.float64)
+    >>> xploss.binary_cross_entropy_with_logits(x, t, reduction="none")
+    Array([4.24835426e-18, 0.00000000e+00], dtype=array_api_strict.float64)
+    """
+    fname = "binary_cross_entropy_with_logits"
+    _checks.reduction(fname, reduction)
+    xp, dtype = _binary_prepare(fname, input, target, weight, {"pos_weight": pos_weight})
+    if pos_weight is not None:
+        _checks.floating(xp, fname, "pos_weight", pos_weight)
+    x = xp.astype(input, dtype) if input.dtype != dtype else input
+    t = xp.astype(target, dtype) if target.dtype != dtype else target
+    sp_pos, sp_neg = _softplus_pair(xp, x)  # -log(1 - sigmoid(x)), -log(sigmoid(x))
+    positive = mul0(xp, t, sp_neg)
+    if pos_weight is not None:
+        positive = _cast_like(xp, pos_weight, x) * positive
+    loss = positive + mul0(xp, 1.0 - t, sp_pos)
+    if weight is not None:
+        loss = _cast_like(xp, weight, x) * loss
+    return reduce(xp, loss, reduction)
+
+
+def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
+    r"""Binary cross-entropy between probabilities and (soft) binary targets.
+
+    .. math:: \ell = -w \left[ t \log p + (1 - t) \log(1 - p) \right]
+
+    Parameters
+    ----------
+    input : array
+        Probabilities ``p`` in [0, 1], real floating, any shape.
+    target : array
+        Targets ``t`` in [0, 1], the shape of ``input``.
+    weight : array, optional
+        Rescaling weight ``w``, broadcast against ``input``.
+    reduction : {'mean', 'sum', 'none'}, optional
+        ``'mean'`` divides the sum by the number of elements.
+
+    Returns
+    -------
+    array
+        The loss: a 0-d array, or the shape of ``input`` for ``'none'``.
+
+    Notes
+    -----
+    Semantics of ``torch.nn.functional.binary_cross_entropy``. :math:`\log(1 - p)`
+    is evaluated as ``log1p(-p)``, exact for ``p`` near 0 and near 1.
+
+    Probabilities of exactly 0 and 1, where a log is infinite, are treated as
+    the smallest positive number of the dtype: :math:`\log 0` is replaced by
+    :math:`\log(2^{-1074}) \approx -744.44` in float64 and
+    :math:`\log(2^{-149}) \approx -103.28` in float32 (and float16/bfloat16,
+    computed in float32), so ``-log`` terms are capped at 744.44 and 103.28.
+    At those points the derivative with respect to ``p`` is the one at the
+    smallest normal number, ``-t / smallest_normal`` (finite). Every other
+    probability, subnormals included, is used exactly: there is no epsilon.
+    Torch instead clamps every log at -100 (which changes results for
+    ``p < 3.7e-44`` in float64).
+
+    Probabilities outside [0, 1] give NaN (the log of a negative number),
+    never a finite number. Deviation from torch: a ``'mean'`` over an empty
+    input is 0, not NaN.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> p = xp.asarray([1e-300, 1.0 - 2.0**-53, 0.0])
+    >>> t = xp.asarray([1.0, 0.0, 1.0])
+    >>> xploss.binary_cross_entropy(p, t, reduction="none")
+    Array([690.7755279 ,  36.73680057, 744.44007192], dtype=array_api_strict.float64)
+    """
+    fname = "binary_cross_entropy"
+    _checks.reduction(fname, reduction)
+    xp, dtype = _binary_prepare(fname, input, target, weight)
+    p = xp.astype(input, dtype) if input.dtype != dtype else input
+    t = xp.astype(target, dtype) if target.dtype != dtype else target
+    _, tiny, log_min = finfo_constants(xp, dtype)
+    floor = const(xp, log_min, p)
+    zero, one = const(xp, 0.0, p), const(xp, 1.0, p)
+    at_zero, at_one = p == 0, p == 1
+    # At p = 0 (p = 1) the log term becomes log_min plus a term that is exactly 0
+    # there but carries the derivative 1/smallest_normal.
+    log_p = xp.where(at_zero, floor + p / tiny, xp.log(xp.where(at_zero, one, p)))
+    log_q = xp.where(at_one, floor + (1.0 - p) / tiny, xp.log1p(-xp.where(at_one, zero, p)))
+    # Both products are <= 0: the sum has no cancellation.
+    loss = -(t * log_p + (1.0 - t) * log_q)
+    if weight is not None:
+        loss = _cast_like(xp, weight, p) * loss
+    return reduce(xp, loss, reduction)
+
+
+def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothing=0.0):
+    xp = namespace(fname, input=input, target=target, weight=weight)
+    _checks.reduction(fname, reduction)
+    _checks.unit_interval(fname, "label_smoothing", label_smoothing)
+    _checks.floating(xp, fname, "input", input)
+    _checks.integer_or_floating(xp, fname, "target", target)
+    axis = _checks.class_axis(fname, input.ndim, axis)
+    n_classes = input.shape[axis]
+    if weight is not None:
+        _checks.floating(xp, fname, "weight", weight)
+        if tuple(weight.shape) != (n_classes,):
+            msg = (f"{fname}: 'weight' must have shape ({n_classes},), one weight per "
+                   f"class, got {tuple(weight.shape)}")
+            raise ValueError(msg)
+    probabilities = xp.isdtype(target.dtype, "real floating")
+    if probabilities:
+        _checks.same_shape(fname, "input", input, "target", target)
+    else:
+        expected = tuple(input.shape[:axis]) + tuple(input.shape[axis + 1:])
+        if tuple(target.shape) != expected:
+            msg = (f"{fname}: class-index 'target' must have the shape of 'input' without "
+                   f"its class axis {axis}, {expected}, got {tuple(target.shape)}")
+            raise ValueError(msg)
+    dtype = compute_dtype(xp, input.dtype)
+    if probabilities:
+        dtype = compute_dtype(xp, xp.result_type(input, target))
+    x = xp.moveaxis(input, axis, -1)
+    x = x if x.dtype == dtype else xp.astype(x, dtype)
+    return xp, x, _cast_like(xp, weight, x), probabilities, axis
+
+
+def _class_index_terms(xp, x, target, ignore_index):
+    """Per-target pieces of a class-index loss over the last axis of ``x``.
+
+    Returns ``(onehot, valid, in_range)``: the broadcast one-hot of ``target``,
+    the targets that are not ``ignore_index``, and those inside [0, C).
+    """
+    n_classes = x.shape[-1]
+    classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
+    onehot = target[..., None] == classes
+    valid = target != ignore_index
+    in_range = (target >= 0) & (target < n_classes)
+    return onehot, valid, in_range
+
+
+def _select(xp, onehot, values):
+    """``values`` at the one-hot class (0 where no class is hot), summed over the last axis."""
+    return xp.sum(xp.where(onehot, values, const(xp, 0.0, values)), axis=-1)
+
+
+def _finish_class_index(xp, loss, valid, in_range, w_target, reduction):
+    """Ignored targets give exactly 0; out-of-range targets give NaN (never a number)."""
+    nan, zero = const(xp, math.nan, loss), const(xp, 0.0, loss)
+    loss = xp.where(valid, xp.where(in_range, loss, nan), zero)
+    denominator = xp.where(valid, w_target, zero)
+    return reduce(xp, loss, reduction, weights=denominator)
+
+
+def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, axis=None):
+    r"""Cross-entropy between logits and class indices or class probabilities.
+
+    .. math::
+
+        \ell_n = -\sum_c w_c\, q_{n,c} \log \operatorname{softmax}(x_n)_c,
+        \qquad q_{n,c} = (1 - \varepsilon)\, t_{n,c} + \varepsilon / C'_n
+
+    where ``t`` is the one-hot of a class index (or the given probabilities),
+    :math:`\varepsilon` the label smoothing and :math:`C'_n` the number of
+    classes of row ``n`` that are not masked.
+
+    Parameters
+    ----------
+    input : array
+        Logits, real floating, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``
+        (class axis ``axis``). ``-inf`` logits are masked classes.
+    target : array
+        Integer class indices, shape of ``input`` without the class axis; or
+        real floating class probabilities, the shape of ``input``.
+    weight : array, optional
+        Per-class weights, shape ``(C,)``.
+    ignore_index : int, optional
+        Class-index targets equal to it contribute exactly 0 to the loss and to
+        every gradient, whatever their logits hold (NaN included), and are left
+        out of the mean. Not used with probability targets.
+    reduction : {'mean', 'sum', 'none'}, optional
+        ``'mean'``: with class indices, the weighted mean
+        :math:`\sum_n \ell_n / \sum_n w_{t_n}` over targets that are not
+        ignored; with probabilities, the sum divided by the number of rows.
+    label_smoothing : float, optional
+        :math:`\varepsilon \in [0, 1]`.
+    axis : int, optional
+        The class axis; default torch's (1, or 0 for 1-d input). JAX users pass
+        ``axis=-1``.
+
+    Returns
+    -------
+    array
+        The loss: a 0-d array, or the shape of ``input`` without its class axis
+        for ``'none'``.
+
+    Notes
+    -----
+    Semantics of ``torch.nn.functional.cross_entropy``. The log-softmax is
+    :func:`xploss.log_softmax`: a confident correct prediction, whose loss is
+    :math:`\operatorname{log1p}(\sum_{j \ne y} e^{x_j - x_y})`, keeps full
+    relative accuracy (a loss of 4e-9 is not rounded to 0), and with
+    probability targets every term :math:`-q_c \log p_c` is non-negative, so
+    soft labels have no cancellation. Masked classes with probability target 0
+    contribute 0; a target on a masked class gives ``+inf``, as does a row whose
+    classes are all masked.
+
+    Deviations from torch: label smoothing spreads only over the classes of
+    the row that are not masked (torch's puts mass on ``-inf`` logits and returns
+    ``inf``); a ``'mean'`` over zero valid targets is 0, not NaN; a class index
+    outside ``[0, C)`` that is not ``ignore_index`` gives NaN instead of an
+    error or an out-of-bounds read.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> logits = xp.asarray([[25.0, 5.0, -xp.inf]])
+    >>> labels = xp.asarray([0])
+    >>> xploss.cross_entropy(logits, labels)  # naive log(sum(exp)) - x_y gives 0
+    Array(2.06115362e-09, dtype=array_api_strict.float64)
+    >>> xploss.cross_entropy(logits, labels, label_smoothing=0.1)
+    Array(1.00000000, dtype=array_api_strict.float64)
+    """
+    fname = "cross_entropy"
+    xp, x, w, probabilities, axis = _class_prepare(fname, input, target, weight, axis,
+                                                    reduction, label_smoothing)
+    zero = const(xp, 0.0, x)
+    if probabilities:
+        q = xp.moveaxis(target, axis, -1)
+        q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
+        log_p = _log_softmax(xp, x, (x.ndim - 1,))
+        if label_smoothing > 0:
+            q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
+        terms = mul0(xp, q, -log_p)
+        if w is not None:
+            terms = w * terms
+        return reduce(xp, xp.sum(terms, axis=-1), reduction)
+
+    onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
+    # Ignored rows are replaced before any arithmetic: their logits, even NaN,
+    # reach neither the value nor the gradient.
+    x = xp.where(valid[..., None], x, zero)
+    log_p = _log_softmax(xp, x, (x.ndim - 1,))
+    loss = -_select(xp, onehot, log_p)
+    w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
+    if w is not None:
+        loss = w_target * loss
+    if label_smoothing > 0:
+        # Masked classes have weight 0 in the uniform part: 0 * inf = 0 there.
+        smooth_terms = mul0(xp, _uniform_unmasked(xp, x), -log_p)
+        if w is not None:
+            smooth_terms = w * smooth_terms
+        loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
+
+
+def _uniform_unmasked(xp, x):
+    """1 / C' on the classes of each row that are not masked (-inf), 0 on masked ones."""
+    unmasked = xp.astype(x != -math.inf, x.dtype)
+    count = xp.sum(unmasked, axis=-1, keepdims=True)
+    return unmasked / xp.where(count == 0, const(xp, 1.0, count), count)
+
+
+def nll_loss(input, target, /, *, weight=None, ignore_index=-100, reduction="mean", axis=None):
+    r"""Negative log-likelihood of class indices under log-probabilities.
+
+    .. math:: \ell_n = -w_{t_n}\, x_{n, t_n}
+
+    Parameters
+    ----------
+    input : array
+        Log-probabilities, real floating, shape ``(C,)``, ``(N, C)`` or
+        ``(N, C, d1, ...)`` (class axis ``axis``).
+    target : array
+        Integer class indices, the shape of ``input`` without the class axis.
+    weight : array, optional
+        Per-class weights, shape ``(C,)``.
+    ignore_index : int, optional
+        Targets equal to it contribute exactly 0 to the loss and every gradient
+        and are left out of the mean.
+    reduction : {'mean', 'sum', 'none'}, optional
+        ``'mean'`` is :math:`\sum_n \ell_n / \sum_n w_{t_n}` over targets that
+        are not ignored.
+    axis : int, optional
+        The class axis; default torch's (1, or 0 for 1-d input).
+
+    Returns
+    -------
+    array
+        The loss: a 0-d array, or the shape of ``target`` for ``'none'``.
+
+    Notes
+    -----
+    Semantics of ``torch.nn.functional.nll_loss``. The selected log-probability
+    is picked by a one-hot comparison, so values of other classes (``-inf``,
+    NaN) never reach the result or the gradient. Deviations from torch: a
+    ``'mean'`` over zero valid targets is 0, not NaN; a class index outside
+    ``[0, C)`` that is not ``ignore_index`` gives NaN.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> log_probs = xp.asarray([[-0.1, -xp.inf], [xp.nan, -2.0]])
+    >>> xploss.nll_loss(log_probs, xp.asarray([0, -100]))
+    Array(0.1, dtype=array_api_strict.float64)
+    """
+    fname = "nll_loss"
+    xp, x, w, probabilities, _ = _class_prepare(fname, input, target, weight, axis, reduction)
+    if probabilities:
+        msg = f"{fname}: 'target' must hold integer class indices, got dtype {target.dtype}"
+        raise TypeError(msg)
+    onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
+    loss = -_select(xp, onehot & valid[..., None], x)
+    if w is None:
+        w_target = xp.astype(in_range, x.dtype)
+    else:
+        w_target = _select(xp, onehot, w)
+        loss = w_target * loss
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)

@@ -1,0 +1,627 @@
+"""Stable primitives: the building blocks every loss is written with.
+
+Each function is written once against the array API standard. The formulas
+avoid overflow, cancellation and NaN gradients over the whole floating range;
+the comment above each formula names the identity it uses. Branches are
+selected with a "double where": the input of the branch that is *not* taken
+is first replaced by a harmless value, so that neither its value nor its
+derivative can be inf or NaN (a single ``where`` still multiplies a zero
+cotangent by an infinite local derivative, which is NaN in every autodiff).
+
+The derivative of ``abs`` and of ``maximum`` at a tie differs between
+libraries (JAX: d|x|/dx = 1 at 0, torch: 0), so the sign of an argument is
+always chosen with a ``where`` on the same test that selects the branch.
+
+16-bit floating inputs are computed in float32 and rounded once to the
+input's dtype at the end.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _checks
+from ._support import const, namespace, to_compute, to_output
+
+__all__ = [
+    "langevin",
+    "log1mexp",
+    "log_cosh",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "xlog1py",
+    "xlogy",
+]
+
+_LN2 = math.log(2.0)
+
+
+# ---------------------------------------------------------------------------
+# private kernels: take ``xp`` explicitly, no checks, compute dtype in and out
+
+
+def _softplus_pair(xp, x):
+    """(softplus(x), softplus(-x)) from one exponential.
+
+    softplus(x) = max(x, 0) + log1p(exp(-|x|)); softplus(-x) = softplus(x) - x,
+    taken from the same log1p term so that neither side cancels.
+    """
+    pos = x > 0
+    # z = -|x|; the where picks the sign with the same test as the result, so
+    # the derivative is right at 0 on every library.
+    tail = xp.log1p(xp.exp(xp.where(pos, -x, x)))
+    return xp.where(pos, x + tail, tail), xp.where(pos, tail, tail - x)
+
+
+def _softplus(xp, x):
+    neg = x <= 0
+    tail = xp.log1p(xp.exp(xp.where(neg, x, -x)))
+    return xp.where(neg, tail, x + tail)
+
+
+def _sigmoid(xp, x):
+    # sigmoid(x) = 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) for x < 0: the
+    # exponential never exceeds 1.
+    neg = x < 0
+    e = xp.exp(xp.where(neg, x, -x))
+    return xp.where(neg, e, const(xp, 1.0, x)) / (1.0 + e)
+
+
+def _two_sum_error(xp, a, b):
+    """The rounding error of ``a + b`` (Knuth's TwoSum: fl(a+b) + err = a + b exactly)."""
+    s = a + b
+    bv = s - a
+    av = s - bv
+    return (a - av) + (b - bv)
+
+
+def _shifted(xp, x, axis):
+    """The pieces of a stable log-sum-exp along ``axis`` (keepdims everywhere).
+
+    Returns ``(m, d, err, e, u)`` with ``m = max(x)``, ``d + err = x - m``
+    exactly (``d`` the rounded difference, ``err`` its rounding error) and
+    ``e = exp(x - m)`` and ``u = sum(e) - 1``, the sum taken over every element
+    except one maximum, so that with ``log_s = log1p(u)``
+
+        logsumexp(x) = m + log_s,   log_softmax(x) = (d - log_s) + err.
+
+    Leaving one maximum out of ``u`` it keeps full relative accuracy when
+    one class dominates (a confident prediction has ``log_s`` ~ 1e-9, which a
+    ``log`` of a sum near 1 would round away). ``err`` carries the rounding of
+    ``x - m`` into the exponentials: ``exp(d + err) = exp(d) * (1 + err)`` to
+    within eps**2; without it exp(x - m) loses |x - m|·eps/2 of relative accuracy.
+
+    Special rows: ``-inf`` elements are masked classes (exp gives exactly 0). A
+    row whose maximum is ``+inf`` puts all its mass on its ``+inf`` elements.
+    A row that is entirely ``-inf`` has ``logsumexp = -inf``; the caller
+    decides its log-softmax. A NaN anywhere in a row makes the row NaN.
+    """
+    zero = const(xp, 0.0, x)
+    m = xp.max(x, axis=axis, keepdims=True)
+    is_max = x == m
+    finite_m = xp.isfinite(m)
+    m_safe = xp.where(finite_m, m, zero)
+    # Elements more than finfo.max below the maximum (possible only for logits of
+    # opposite signs near ±finfo.max) have x - m < -finfo.max: exp gives 0 and
+    # the log-softmax -inf. The threshold max(m, 0) - finfo.max never overflows.
+    big = const(xp, float(xp.finfo(x.dtype).max), x)
+    far = x < xp.where(m_safe > 0, m_safe, zero) - big
+    # Sanitised operands for the subtraction: masked (-inf) and far elements, the
+    # maxima and rows with a non-finite maximum subtract nothing, so neither the
+    # subtraction nor the TwoSum below can overflow or see an infinity.
+    plain = ~is_max & xp.isfinite(x) & finite_m & ~far
+    a = xp.where(plain, x, zero)
+    b = xp.where(plain, -m_safe, zero)
+    d = a + b
+    err = _two_sum_error(xp, a, b)
+    neg_inf = const(xp, -math.inf, x)
+    # Non-plain elements: maxima give d = 0; masked and far elements give -inf; in
+    # a row whose maximum is +inf every finite element is masked by comparison.
+    # NaN elements stay NaN.
+    d = xp.where(plain, d, xp.where(is_max, zero, xp.where(xp.isnan(x), x, neg_inf)))
+    e = xp.exp(d)
+    e = e + e * err
+    n_max = xp.sum(xp.astype(is_max, x.dtype), axis=axis, keepdims=True)
+    # Every maximum but one contributes exp(0) = 1 to u.
+    u = xp.sum(xp.where(is_max, zero, e), axis=axis, keepdims=True) + (n_max - 1.0)
+    # An all -inf row: every element is a maximum, u = n - 1 >= 0; a NaN row has
+    # no maximum (NaN != NaN) and u = NaN. In every case u >= 0 or NaN.
+    return m, d, err, e, u
+
+
+def _log_softmax(xp, x, axis):
+    m, d, err, _, u = _shifted(xp, x, axis)
+    log_s = xp.log1p(u)
+    # A row with every class masked has no distribution: every class keeps
+    # log-probability -inf (probability 0), like any masked class.
+    return xp.where(m == -math.inf, const(xp, -math.inf, x), (d - log_s) + err)
+
+
+def _normalize_axis(fname, ndim, axis):
+    axes = tuple(range(ndim)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            msg = f"{fname}: 'axis' {axis} is out of range for an array of {ndim} dimensions"
+            raise ValueError(msg)
+    return tuple(a % max(ndim, 1) for a in axes)
+
+
+def _prepare(fname, x):
+    xp = namespace(fname, x=x)
+    _checks.floating(xp, fname, "x", x)
+    return xp, to_compute(xp, x)
+
+
+# ---------------------------------------------------------------------------
+# public elementwise primitives
+
+
+def softplus(x, /):
+    r"""Softplus, :math:`\log(1 + e^x)`, accurate and finite for every input.
+
+    .. math:: \operatorname{softplus}(x) = \log(1 + e^{x})
+
+    Parameters
+    ----------
+    x : array
+        Real floating array.
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    Computed as :math:`\max(x, 0) + \operatorname{log1p}(e^{-|x|})`: the
+    exponential never overflows, and for very negative ``x`` the result is
+    ``log1p(e^x)``, accurate down to the smallest normal number. The derivative
+    is :math:`\sigma(x)`, finite everywhere, including at ``x = ±inf``.
+
+    References
+    ----------
+    .. [1] M. Mächler, "Accurately Computing log(1 − exp(−|a|))", Rmpfr
+       vignette, 2012.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([-1000.0, 0.0, 1000.0])
+    >>> xp.log(1.0 + xp.exp(x))  # naive: overflows at 1000
+    Array([0. , 0.69314718, inf], dtype=array_api_strict.float64)
+    >>> xploss.softplus(x)
+    Array([0.00000000e+00, 6.93147181e-01, 1.00000000e+03], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("softplus", x)
+    return to_output(xp, _softplus(xp, xc), x.dtype)
+
+
+def log_sigmoid(x, /):
+    r"""Log of the logistic sigmoid, :math:`\log \sigma(x) = -\operatorname{softplus}(-x)`.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array.
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    :math:`\log\sigma(x) = -\log(1 + e^{-x})`, evaluated as
+    :math:`-\operatorname{softplus}(-x)`; for large positive ``x`` the result is
+    :math:`-e^{-x}`, not a rounded 0.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([-800.0, 40.0])
+    >>> xp.log(1.0 / (1.0 + xp.exp(-x)))  # naive: -inf, and 0 instead of -4e-18
+    Array([-inf,  0.], dtype=array_api_strict.float64)
+    >>> xploss.log_sigmoid(x)
+    Array([-8.00000000e+02, -4.24835426e-18], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("log_sigmoid", x)
+    return to_output(xp, -_softplus(xp, -xc), x.dtype)
+
+
+def sigmoid(x, /):
+    r"""The logistic sigmoid, :math:`\sigma(x) = 1 / (1 + e^{-x})`.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array.
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    For :math:`x < 0` it is evaluated as :math:`e^{x} / (1 + e^{x})`, so the
+    exponential never overflows and small results keep their relative accuracy.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> xploss.sigmoid(xp.asarray([-800.0, -50.0, 0.0, 800.0]))
+    Array([0.00000000e+000, 1.92874985e-022, 5.00000000e-001, 1.00000000e+000],      dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("sigmoid", x)
+    return to_output(xp, _sigmoid(xp, xc), x.dtype)
+
+
+def log1mexp(x, /):
+    r""":math:`\log(1 - e^{x})` for :math:`x \le 0`.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array; ``x > 0`` is outside the domain and gives NaN.
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``; ``-inf`` at ``x = 0``.
+
+    Notes
+    -----
+    Following Mächler [1]_: :math:`\log(-\operatorname{expm1}(x))` for
+    :math:`x > -\log 2` and :math:`\operatorname{log1p}(-e^{x})` otherwise; each
+    branch is accurate where it is used.
+
+    References
+    ----------
+    .. [1] M. Mächler, "Accurately Computing log(1 − exp(−|a|))", Rmpfr
+       vignette, 2012.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([-1e-20, -50.0])
+    >>> xp.log(1.0 - xp.exp(x))  # naive: -inf and 0
+    Array([-inf,  -0.], dtype=array_api_strict.float64)
+    >>> xploss.log1mexp(x)
+    Array([-4.60517019e+01, -1.92874985e-22], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("log1mexp", x)
+    near = xc > -_LN2
+    pole = xc == 0
+    half = const(xp, -_LN2, xc)
+    # The pole at 0 is returned as -inf directly, not as log(0).
+    near_value = xp.log(-xp.expm1(xp.where(near & ~pole, xc, half)))
+    far_value = xp.log1p(-xp.exp(xp.where(near, half, xc)))
+    out = xp.where(pole, const(xp, -math.inf, xc), xp.where(near, near_value, far_value))
+    return to_output(xp, out, x.dtype)
+
+
+def _xlogy_like(fname, x, y, *, log1p):
+    xp = namespace(fname, x=x, y=y)
+    _checks.floating(xp, fname, "x", x)
+    _checks.floating(xp, fname, "y", y)
+    dtype = xp.result_type(x, y)
+    xc = to_compute(xp, xp.astype(x, dtype))
+    yc = to_compute(xp, xp.astype(y, dtype))
+    pole = -1.0 if log1p else 0.0
+    # x = 0 makes the product 0 even where the log is infinite (y at the pole or
+    # y = inf): that y is replaced by a harmless one before the log, so the value
+    # and both derivatives are finite. A NaN y still gives NaN.
+    unsafe = (xc == 0) & ((yc == pole) | xp.isinf(yc))
+    ys = xp.where(unsafe, const(xp, pole + 1.0, yc), yc)
+    return to_output(xp, xc * (xp.log1p(ys) if log1p else xp.log(ys)), dtype)
+
+
+def xlogy(x, y, /):
+    r""":math:`x \log y`, with :math:`0 \log y = 0` for every ``y`` except NaN.
+
+    Parameters
+    ----------
+    x, y : array
+        Real floating arrays, broadcast together.
+
+    Returns
+    -------
+    array
+        The broadcast shape, in the promoted dtype of ``x`` and ``y``.
+
+    Notes
+    -----
+    SciPy's convention (``scipy.special.xlogy``) for ``x = 0``: the result is 0
+    for ``y = 0`` and ``y = inf`` too. The derivatives are finite there: with
+    respect to ``y`` it is ``x / y = 0``; with respect to ``x`` at ``y = 0`` it
+    is 0 (the exact value, ``log 0``, is not finite). ``y < 0`` gives NaN.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([0.0, 0.5])
+    >>> y = xp.asarray([0.0, 0.25])
+    >>> x * xp.log(y)  # naive: 0 * -inf
+    Array([        nan, -0.69314718], dtype=array_api_strict.float64)
+    >>> xploss.xlogy(x, y)
+    Array([ 0.        , -0.69314718], dtype=array_api_strict.float64)
+    """
+    return _xlogy_like("xlogy", x, y, log1p=False)
+
+
+def xlog1py(x, y, /):
+    r""":math:`x \operatorname{log1p}(y)`, with :math:`0 \operatorname{log1p}(y) = 0` except for NaN.
+
+    Parameters
+    ----------
+    x, y : array
+        Real floating arrays, broadcast together.
+
+    Returns
+    -------
+    array
+        The broadcast shape, in the promoted dtype of ``x`` and ``y``.
+
+    Notes
+    -----
+    SciPy's convention (``scipy.special.xlog1py``): 0 for ``x = 0`` even at
+    ``y = -1`` or ``y = inf``, with finite derivatives there. ``y < -1`` gives NaN.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> xploss.xlog1py(xp.asarray([0.0, 2.0]), xp.asarray([-1.0, 1e-20]))
+    Array([0.e+00, 2.e-20], dtype=array_api_strict.float64)
+    """
+    return _xlogy_like("xlog1py", x, y, log1p=True)
+
+
+def log_cosh(x, /):
+    r""":math:`\log\cosh x`, accurate for tiny and for huge ``x``.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array.
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    For :math:`|x| < 2`: :math:`\operatorname{log1p}(2\sinh^2(x/2))`, since
+    :math:`\cosh x - 1 = 2\sinh^2(x/2)` has no cancellation (``x = 1e-5`` gives
+    5e-11, where ``log(cosh(x))`` gives 0). Otherwise
+    :math:`|x| - \log 2 + \operatorname{log1p}(e^{-2|x|})`, which never overflows.
+    The derivative is :math:`\tanh x`.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([1e-5, 1000.0])
+    >>> xp.log(xp.cosh(x))  # naive: 0 and inf
+    Array([0., inf], dtype=array_api_strict.float64)
+    >>> xploss.log_cosh(x)
+    Array([5.00000000e-11, 9.99306853e+02], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("log_cosh", x)
+    small = (xc < 2.0) & (xc > -2.0)
+    zero, two = const(xp, 0.0, xc), const(xp, 2.0, xc)
+    s = xp.sinh(xp.where(small, xc, zero) * 0.5)
+    small_value = xp.log1p(2.0 * (s * s))
+    # |x| by a where on the sign (abs has library-dependent derivatives at 0).
+    ax = xp.where(small, two, xp.where(xc < 0, -xc, xc))
+    e = xp.exp(-ax)  # e**2 = exp(-2|x|); -2|x| itself could overflow
+    large_value = (ax - _LN2) + xp.log1p(e * e)
+    return to_output(xp, xp.where(small, small_value, large_value), x.dtype)
+
+
+# Depth of the continued fraction for the Langevin function on |x| < 2; the
+# truncation error at |x| = 2 is below 1e-19 relative (checked against mpmath in
+# tests/test_primitives.py::test_langevin_continued_fraction_depth).
+_LANGEVIN_CF_DEPTH = 14
+
+
+def _langevin(xp, x):
+    # L is odd: evaluate at |x| with the sign chosen by a where on x < 0.
+    neg = x < 0
+    ax = xp.where(neg, -x, x)
+    small = ax < 2.0
+    two, forty = const(xp, 2.0, x), const(xp, 40.0, x)
+    # Lambert's continued fraction: coth x - 1/x = x/(3 + x²/(5 + x²/(7 + ...))),
+    # all terms positive, so bottom-up evaluation is stable.
+    xs = xp.where(small, ax, two)
+    x2 = xs * xs
+    denom = const(xp, 2.0 * _LANGEVIN_CF_DEPTH + 3.0, x) + 0.0 * x2
+    for k in range(_LANGEVIN_CF_DEPTH, 0, -1):
+        denom = (2.0 * k + 1.0) + x2 / denom
+    small_value = xs / denom
+    # |x| >= 2: coth x - 1/x = (1 - 1/x) + 2/expm1(2x); beyond 40 the last term is
+    # below 1e-34 and its argument is held there, so expm1 never overflows.
+    xl = xp.where(small, two, ax)
+    xe = xp.where(xl < 40.0, xl, forty)
+    large_value = (1.0 - 1.0 / xl) + 2.0 / xp.expm1(2.0 * xe)
+    value = xp.where(small, small_value, large_value)
+    return xp.where(neg, -value, value)
+
+
+def langevin(x, /):
+    r"""The Langevin function :math:`L(x) = \coth x - 1/x`, with :math:`L(0) = 0`.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array.
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    For :math:`|x| < 2` Lambert's continued fraction
+    :math:`L(x) = x / (3 + x^2 / (5 + x^2 / (7 + \dots)))`, which has no
+    cancellation and is exact to the last bit at 0 and for tiny ``x``
+    (:math:`L(x) \approx x/3`). For :math:`|x| \ge 2`,
+    :math:`L(x) = 1 - 1/x + 2/\operatorname{expm1}(2x)`. Value and derivative
+    (:math:`L'(x) = 1/x^2 - 1/\sinh^2 x`, :math:`L'(0) = 1/3`) are finite for
+    every finite input.
+
+    It turns expressions with a removable singularity at 0 into stable ones, for
+    example :math:`1/(1 - e^{-x}) - 1/x = \tfrac12 (1 + L(x/2))`.
+
+    References
+    ----------
+    .. [1] J. H. Lambert, "Mémoire sur quelques propriétés remarquables des
+       quantités transcendantes circulaires et logarithmiques", 1768
+       (continued fraction of tanh).
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([0.0, 1e-8, 1e10])
+    >>> 1.0 / xp.tanh(x) - 1.0 / x  # naive: NaN at 0, cancellation at 1e-8
+    Array([nan,  0., 1.], dtype=array_api_strict.float64)
+    >>> xploss.langevin(x)
+    Array([0.00000000e+00, 3.33333333e-09, 1.00000000e+00], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("langevin", x)
+    return to_output(xp, _langevin(xp, xc), x.dtype)
+
+
+# ---------------------------------------------------------------------------
+# public reductions along an axis
+
+
+def logsumexp(x, /, *, axis=-1, keepdims=False):
+    r""":math:`\log \sum_i e^{x_i}` along ``axis``, without overflow or underflow.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array; ``-inf`` elements are masked (contribute 0).
+    axis : int, tuple of int or None, optional
+        Axis or axes to reduce (default the last; None for all).
+    keepdims : bool, optional
+        Keep the reduced axes with size 1.
+
+    Returns
+    -------
+    array
+        ``x`` reduced along ``axis``, same dtype and device.
+
+    Notes
+    -----
+    :math:`m + \operatorname{log1p}(\sum_{i \ne k} e^{x_i - m})` with
+    :math:`m = x_k = \max x`. A row of only ``-inf`` gives ``-inf``; a row
+    containing ``+inf`` gives ``+inf``. The result is accurate to a few ULP of
+    :math:`|m| + |\log \sum e^{x_i - m}|`: where the two cancel (the result near
+    0 with large inputs) the relative error grows with the condition number.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([1000.0, 1000.0, -xp.inf])
+    >>> xp.log(xp.sum(xp.exp(x)))  # naive: overflows
+    Array(inf, dtype=array_api_strict.float64)
+    >>> xploss.logsumexp(x)
+    Array(1000.69314718, dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("logsumexp", x)
+    axes = _normalize_axis("logsumexp", x.ndim, axis)
+    m, _, _, _, u = _shifted(xp, xc, axes)
+    out = m + xp.log1p(u)
+    if not keepdims:
+        out = xp.squeeze(out, axis=axes) if axes else out
+    return to_output(xp, out, x.dtype)
+
+
+def log_softmax(x, /, *, axis=-1):
+    r"""Log-softmax, :math:`x_i - \log \sum_j e^{x_j}`, along ``axis``.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array; ``-inf`` elements are masked classes.
+    axis : int or tuple of int, optional
+        The class axis (default the last).
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    :math:`(x_i - m) - \operatorname{log1p}(\sum_{j \ne k} e^{x_j - m})`: both
+    terms have the same sign, so every entry is accurate to a few ULP,
+    including the tiny :math:`-\log p` of a dominant class. Masked (``-inf``)
+    classes get ``-inf``; so does every class of a row that is entirely masked.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([0.0, -20.0, -xp.inf])
+    >>> x - xp.log(xp.sum(xp.exp(x)))  # naive: log of a sum near 1, 8 digits lost
+    Array([-2.06115369e-09, -2.00000000e+01,            -inf], dtype=array_api_strict.float64)
+    >>> xploss.log_softmax(x)
+    Array([-2.06115362e-09, -2.00000000e+01,            -inf], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("log_softmax", x)
+    axes = _normalize_axis("log_softmax", x.ndim, axis)
+    return to_output(xp, _log_softmax(xp, xc, axes), x.dtype)
+
+
+def softmax(x, /, *, axis=-1):
+    r"""Softmax, :math:`e^{x_i} / \sum_j e^{x_j}`, along ``axis``.
+
+    Parameters
+    ----------
+    x : array
+        Real floating array; ``-inf`` elements are masked classes (probability 0).
+    axis : int or tuple of int, optional
+        The class axis (default the last).
+
+    Returns
+    -------
+    array
+        Same shape, dtype and device as ``x``.
+
+    Notes
+    -----
+    :math:`e^{x_i - m} / \sum_j e^{x_j - m}`, with the rounding error of each
+    :math:`x_i - m` carried into the exponential, so entries far below the
+    maximum keep their relative accuracy. A row that is entirely masked gives 0.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([1000.0, 0.0, -xp.inf])
+    >>> xp.exp(x) / xp.sum(xp.exp(x))  # naive: inf / inf
+    Array([nan,  0.,  0.], dtype=array_api_strict.float64)
+    >>> xploss.softmax(x)
+    Array([1., 0., 0.], dtype=array_api_strict.float64)
+    """
+    xp, xc = _prepare("softmax", x)
+    axes = _normalize_axis("softmax", x.ndim, axis)
+    m, _, _, e, u = _shifted(xp, xc, axes)
+    out = xp.where(m == -math.inf, const(xp, 0.0, xc), e / (1.0 + u))
+    return to_output(xp, out, x.dtype)
