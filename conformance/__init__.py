@@ -1,0 +1,28 @@
+"""The xploss conformance suite: every registered function, on every installed
+backend and device, checked against an mpmath oracle.
+
+Public API
+----------
+``Entry``, ``Case``, ``register``
+    Describe a function (yours too) with its reference and input tables.
+``run``
+    Run entries on targets and dtypes; returns a :class:`Report`.
+``reproduce``
+    Re-run one failing case and print inputs, result and exact value.
+
+The command ``xploss-conformance`` (``python -m xploss.conformance``) prints
+the matrix and exits non-zero on any failure.
+"""
+
+from .registry import REGISTRY, Case, Entry, register
+from .suite import Report, default_dtypes, reproduce, run
+
+__all__ = ["REGISTRY", "Case", "Entry", "Report", "default_dtypes", "register", "reproduce",
+           "run"]
+
+
+def load_catalog():
+    """Register the entries of every public xploss function (idempotent)."""
+    from . import catalog  # noqa: F401  (registers on import)
+
+    return REGISTRY

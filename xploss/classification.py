@@ -14,7 +14,7 @@ import math
 from . import _checks
 from ._reductions import reduce
 from ._support import compute_dtype, const, device, finfo_constants, mul0, namespace
-from .primitives import _log_softmax, _softplus_pair
+from .primitives import _cross_terms, _log_softmax, _softplus_pair
 
 __all__ = [
     "binary_cross_entropy",
@@ -315,10 +315,9 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     if probabilities:
         q = xp.moveaxis(target, axis, -1)
         q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
-        log_p = _log_softmax(xp, x, (x.ndim - 1,))
         if label_smoothing > 0:
             q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
-        terms = mul0(xp, q, -log_p)
+        terms = _cross_terms(xp, x, q, (x.ndim - 1,))
         if w is not None:
             terms = w * terms
         return reduce(xp, xp.sum(terms, axis=-1), reduction)
@@ -334,7 +333,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
         loss = w_target * loss
     if label_smoothing > 0:
         # Masked classes have weight 0 in the uniform part: 0 * inf = 0 there.
-        smooth_terms = mul0(xp, _uniform_unmasked(xp, x), -log_p)
+        smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), (x.ndim - 1,))
         if w is not None:
             smooth_terms = w * smooth_terms
         loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._support import const, namespace, to_compute, to_output
+from ._support import const, mul0, namespace, to_compute, to_output
 
 __all__ = [
     "langevin",
@@ -82,7 +82,7 @@ def _two_sum_error(xp, a, b):
 def _shifted(xp, x, axis):
     """The pieces of a stable log-sum-exp along ``axis`` (keepdims everywhere).
 
-    Returns ``(m, d, err, e, u)`` with ``m = max(x)``, ``d + err = x - m``
+    Returns ``(m, d, err, e, u, far)`` with ``m = max(x)``, ``d + err = x - m``
     exactly (``d`` the rounded difference, ``err`` its rounding error) and
     ``e = exp(x - m)`` and ``u = sum(e) - 1``, the sum taken over every element
     except one maximum, so that with ``log_s = log1p(u)``
@@ -109,7 +109,7 @@ def _shifted(xp, x, axis):
     # opposite signs near ±finfo.max) have x - m < -finfo.max: exp gives 0 and
     # the log-softmax -inf. The threshold max(m, 0) - finfo.max never overflows.
     big = const(xp, float(xp.finfo(x.dtype).max), x)
-    far = x < xp.where(m_safe > 0, m_safe, zero) - big
+    far = xp.isfinite(x) & (x < xp.where(m_safe > 0, m_safe, zero) - big)
     # Sanitised operands for the subtraction: masked (-inf) and far elements, the
     # maxima and rows with a non-finite maximum subtract nothing, so neither the
     # subtraction nor the TwoSum below can overflow or see an infinity.
@@ -130,15 +130,33 @@ def _shifted(xp, x, axis):
     u = xp.sum(xp.where(is_max, zero, e), axis=axis, keepdims=True) + (n_max - 1.0)
     # An all -inf row: every element is a maximum, u = n - 1 >= 0; a NaN row has
     # no maximum (NaN != NaN) and u = NaN. In every case u >= 0 or NaN.
-    return m, d, err, e, u
+    return m, d, err, e, u, far
 
 
 def _log_softmax(xp, x, axis):
-    m, d, err, _, u = _shifted(xp, x, axis)
+    m, d, err, _, u, _ = _shifted(xp, x, axis)
     log_s = xp.log1p(u)
     # A row with every class masked has no distribution: every class keeps
     # log-probability -inf (probability 0), like any masked class.
     return xp.where(m == -math.inf, const(xp, -math.inf, x), (d - log_s) + err)
+
+
+def _cross_terms(xp, x, q, axis):
+    """``q * -log_softmax(x)`` elementwise, with 0 * inf = 0 (masked classes).
+
+    Also where ``-log p`` alone overflows but the product does not (logits of
+    opposite signs near ±finfo.max in one row): there the term is evaluated as
+    q·log_s + q·m - q·x, three non-negative products with no cancellation.
+    """
+    m, d, err, _, u, far = _shifted(xp, x, axis)
+    log_s = xp.log1p(u)
+    neg_inf = const(xp, -math.inf, x)
+    log_p = xp.where(m == -math.inf, neg_inf, (d - log_s) + err)
+    terms = mul0(xp, q, -log_p)
+    zero = const(xp, 0.0, x)
+    m_far = xp.where(far, m, zero)
+    x_far = xp.where(far, x, zero)
+    return xp.where(far, q * log_s + (q * m_far - q * x_far), terms)
 
 
 def _normalize_axis(fname, ndim, axis):
@@ -545,7 +563,7 @@ def logsumexp(x, /, *, axis=-1, keepdims=False):
     """
     xp, xc = _prepare("logsumexp", x)
     axes = _normalize_axis("logsumexp", x.ndim, axis)
-    m, _, _, _, u = _shifted(xp, xc, axes)
+    m, _, _, _, u, _ = _shifted(xp, xc, axes)
     out = m + xp.log1p(u)
     if not keepdims:
         out = xp.squeeze(out, axis=axes) if axes else out
@@ -622,6 +640,6 @@ def softmax(x, /, *, axis=-1):
     """
     xp, xc = _prepare("softmax", x)
     axes = _normalize_axis("softmax", x.ndim, axis)
-    m, _, _, e, u = _shifted(xp, xc, axes)
+    m, _, _, e, u, _ = _shifted(xp, xc, axes)
     out = xp.where(m == -math.inf, const(xp, 0.0, xc), e / (1.0 + u))
     return to_output(xp, out, x.dtype)

@@ -1,0 +1,341 @@
+"""Registry entries for every public xploss function, with their input tables.
+
+Inputs are NumPy float64 data; the runner casts floating arrays to the dtype
+under test (values outside a dtype's range are left out of its tables). Each
+table mixes the special values of DESIGN.md (0, subnormals, smallest normal,
+±1e4, ±1e30, ±finfo.max, ±inf, NaN, -inf masks, labels 0/1 and 1 - ulp) with
+a fixed-seed log-uniform sweep over the whole finite range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import xploss
+
+from . import references as ref
+from .registry import Case, Entry, register
+
+INF, NAN = math.inf, math.nan
+
+# (eps, smallest normal, smallest subnormal, max) per dtype under test.
+FINFO = {
+    "float64": (2.0**-52, 2.0**-1022, 2.0**-1074, float(np.finfo(np.float64).max)),
+    "float32": (2.0**-23, 2.0**-126, 2.0**-149, float(np.finfo(np.float32).max)),
+    "float16": (2.0**-10, 2.0**-14, 2.0**-24, 65504.0),
+    "bfloat16": (2.0**-7, 2.0**-126, 2.0**-133, (2 - 2.0**-7) * 2.0**127),
+}
+
+
+def magnitudes(dtype):
+    """Non-negative special magnitudes representable in ``dtype``."""
+    eps, tiny, sub, big = FINFO[dtype]
+    vals = [0.0, sub, 3 * sub, tiny, 1e-30, 1e-8, 1e-5, 0.1, 0.5, 1.0, 1.5, 2.0, 3.0, 10.0,
+            20.0, 30.0, 40.0, 88.0, 100.0, 700.0, 1e4, 1e30, 1e300, big / 2, big]
+    return sorted({v for v in vals if v <= big})
+
+
+def signed(dtype):
+    m = magnitudes(dtype)
+    return np.array(sorted({-v for v in m} | set(m)))
+
+
+def sweep(dtype, n=48, seed=0, low=None, high=None):
+    """Fixed-seed log-uniform magnitudes over the finite range, both signs."""
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(seed)
+    lo = math.log10(tiny) if low is None else low
+    hi = math.log10(big) - 0.01 if high is None else high
+    mags = 10.0 ** rng.uniform(lo, hi, n)
+    return mags * rng.choice([-1.0, 1.0], n)
+
+
+def unit_values(dtype):
+    """Probabilities / labels: 0, 1, subnormal, tiny, and 1 - ulp."""
+    eps, tiny, sub, big = FINFO[dtype]
+    vals = [0.0, sub, tiny, 1e-30, 1e-8, 1e-3, 0.25, 0.5, 0.75, 1 - 1e-3, 1 - eps / 2, 1.0]
+    return np.array([v for v in vals if v == 0 or v >= sub])
+
+
+def arr(*rows):
+    return np.array(rows, dtype=np.float64)
+
+
+# ------------------------------------------------------------ elementwise unary
+
+
+def _unary_cases(dtype, domain="all"):
+    vals = signed(dtype)
+    sw = sweep(dtype)
+    if domain == "nonpositive":
+        vals, sw = -np.abs(vals), -np.abs(sw)
+        vals = vals[vals != 0]
+    cases = [Case("special", (np.unique(vals),)), Case("sweep", (sw,))]
+    if domain == "all":
+        cases.append(Case("infinities", (arr(INF, -INF),)))
+    cases.append(Case("nan", (arr(NAN, 0.0),)))
+    return cases
+
+
+def _langevin_cases(dtype):
+    # The acceptance points of the design: 0, ±1e-300, ±1e-8, ±0.5, ±1e10.
+    points = np.array([0.0, 1e-300, -1e-300, 1e-8, -1e-8, 0.5, -0.5, 1e10, -1e10])
+    big = FINFO[dtype][3]
+    points = points[np.abs(points) <= big]
+    return [*_unary_cases(dtype), Case("acceptance_points", (points,))]
+
+
+for _name, _ref in [("softplus", ref.softplus), ("log_sigmoid", ref.log_sigmoid),
+                    ("sigmoid", ref.sigmoid), ("log_cosh", ref.log_cosh)]:
+    register(Entry(_name, getattr(xploss, _name), ref.elementwise(_ref), _unary_cases))
+
+register(Entry("langevin", xploss.langevin, ref.elementwise(ref.langevin), _langevin_cases))
+
+
+def _log1mexp_cases(dtype):
+    return [*_unary_cases(dtype, "nonpositive"),
+            Case("near_zero", (-np.array([FINFO[dtype][2], FINFO[dtype][1], 1e-30, 1e-8,
+                                          math.log(2) * 0.999, math.log(2) * 1.001]),)),
+            Case("pole", (arr(0.0, -INF),)),
+            Case("outside_domain", (arr(1e-8, 1.0, INF),))]
+
+
+register(Entry("log1mexp", xploss.log1mexp, ref.elementwise(ref.log1mexp), _log1mexp_cases))
+
+
+def _xlogy_cases(dtype, log1p):
+    eps, tiny, sub, big = FINFO[dtype]
+    x = np.array([v for v in (1e-30, 0.5, -2.0, 3.0, 1e30) if v <= big])
+    if log1p:
+        y = [-(1 - eps / 2), -0.5, -1e-8, -tiny, 0.0, sub, tiny, 1e-8, 0.5, 1.0, 1e30, big]
+        pole = -1.0
+    else:
+        y = [sub, tiny, 1e-30, 1e-8, 0.5, 1 - eps / 2, 1.0, 1 + eps, 2.0, 1e30, big]
+        pole = 0.0
+    y = np.array([v for v in y if abs(v) <= big and (v == 0 or abs(v) >= sub)])
+    return [
+        Case("grid", (x[:, None], y[None, :])),
+        Case("zero_x", (np.zeros(4), arr(pole, INF, 0.5, 3.0))),
+        Case("pole", (arr(0.5, -2.0), arr(pole, pole))),
+        Case("nan", (arr(0.0, NAN, 1.0), arr(NAN, 1.0, NAN))),
+    ]
+
+
+register(Entry("xlogy", xploss.xlogy, ref.elementwise(ref.xlogy),
+               lambda d: _xlogy_cases(d, False), differentiable=(0, 1)))
+register(Entry("xlog1py", xploss.xlog1py, ref.elementwise(ref.xlog1py),
+               lambda d: _xlogy_cases(d, True), differentiable=(0, 1)))
+
+
+# ------------------------------------------------------------------ class rows
+
+N_CLASSES = 5
+
+
+def logit_rows(dtype):
+    """Named (R, 5) logit tables: ordinary, confident, huge, tiny, masked, ties."""
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(1)
+    h = min(1e30, big / 4)
+    tables = {
+        "ordinary": rng.normal(0.0, 3.0, (6, N_CLASSES)),
+        "confident": arr([30.0, 0.0, -5.0, -10.0, -20.0], [15.0, -15.0, 0.0, 1.0, 2.0],
+                         [-3.0, 18.5, -2.0, 0.0, -1.0], [8.0, -8.0, -8.0, -8.0, -8.0]),
+        "huge": arr([1e4, -1e4, 0.0, 1.0, 2.0], [h, h, -h, 0.0, 5.0],
+                    [big, big / 2, 0.0, -big, 1.0], [-big, -big, -big / 3, -1e4, -h]),
+        "tiny": arr([1e-30, -1e-30, sub, 0.0, tiny], [tiny, -tiny, sub, -sub, 0.0]),
+        "masked": arr([0.0, -INF, 1.0, -INF, 2.0], [-INF, -INF, -INF, -INF, 3.0],
+                      [40.0, -INF, -INF, 0.0, -INF]),
+        "ties": arr([1.0, 1.0, 1.0, 1.0, 1.0], [5.0, 5.0, -INF, 0.0, 0.0]),
+    }
+    # Finite values beyond this dtype's range are held at its max (masks stay -inf).
+    return {k: np.where(np.isfinite(v) & (np.abs(v) > big), np.sign(v) * big, v)
+            for k, v in tables.items()}
+
+
+def _row_cases(dtype, with_axis=True):
+    cases = [Case(k, (v,), summands=N_CLASSES) for k, v in logit_rows(dtype).items()]
+    cases += [
+        Case("fully_masked", (arr([-INF] * N_CLASSES),), summands=N_CLASSES),
+        Case("posinf", (arr([INF, 0.0, 1.0, INF, -INF]),), summands=N_CLASSES),
+        Case("nan", (arr([NAN, 0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0, 4.0]),),
+             summands=N_CLASSES),
+    ]
+    if with_axis:
+        x3 = np.random.default_rng(2).normal(0.0, 4.0, (2, N_CLASSES, 3))
+        cases.append(Case("axis1_3d", (x3,), {"axis": 1}, summands=N_CLASSES))
+    return cases
+
+
+def _lse_scale(args, kwargs, exact):
+    """|max| + |exact - max|: logsumexp = m + log(sum), accurate to a few ULP of both terms."""
+    x = np.asarray(args[0], dtype=np.float64)
+    axis = kwargs.get("axis", -1)
+    with np.errstate(invalid="ignore"):
+        m = np.max(x, axis=axis)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return np.abs(m) + np.abs(np.where(np.isfinite(exact), exact, 0.0) - m)
+
+
+register(Entry("logsumexp", xploss.logsumexp, ref.logsumexp, _row_cases, scale=_lse_scale))
+register(Entry("log_softmax", xploss.log_softmax, ref.log_softmax, _row_cases))
+register(Entry("softmax", xploss.softmax, ref.softmax, _row_cases))
+
+
+# ------------------------------------------------------------- binary losses
+
+
+def _bce_logits_cases(dtype):
+    eps, tiny, sub, big = FINFO[dtype]
+    x = signed(dtype)
+    t = unit_values(dtype)
+    rng = np.random.default_rng(3)
+    xs = rng.normal(0.0, 4.0, (4, 3))
+    ts = rng.uniform(0.0, 1.0, (4, 3))
+    sw = sweep(dtype, n=24, seed=4)
+    sweep_t = np.resize(t, sw.shape)
+    return [
+        Case("grid", (x[:, None] * np.ones((1, t.size)), np.ones((x.size, 1)) * t[None, :]),
+             {"reduction": "none"}),
+        Case("sweep", (sw, sweep_t), {"reduction": "none"}),
+        Case("matching_infinities", (arr(INF, -INF), arr(1.0, 0.0)), {"reduction": "none"}),
+        Case("opposite_infinities", (arr(INF, -INF), arr(0.0, 1.0)), {"reduction": "none"}),
+        Case("mean", (xs, ts), {}, summands=xs.size),
+        Case("sum_weighted", (xs, ts), {"reduction": "sum", "weight": rng.uniform(0, 2, 3),
+                                        "pos_weight": rng.uniform(0.5, 3, 3)},
+             summands=xs.size),
+        Case("none_pos_weight", (xs, ts), {"reduction": "none",
+                                           "pos_weight": rng.uniform(0.5, 3, 3)}),
+        Case("empty_mean", (np.zeros((0, 3)), np.zeros((0, 3))), {}),
+        Case("nan", (arr(NAN, 0.0), arr(0.0, NAN)), {"reduction": "none"}),
+    ]
+
+
+register(Entry("binary_cross_entropy_with_logits", xploss.binary_cross_entropy_with_logits,
+               ref.binary_cross_entropy_with_logits, _bce_logits_cases, differentiable=(0, 1),
+               half_result="float32"))
+
+
+def _bce_cases(dtype):
+    p = unit_values(dtype)
+    t = unit_values(dtype)
+    rng = np.random.default_rng(5)
+    ps = rng.uniform(0.01, 0.99, (4, 3))
+    ts = rng.uniform(0.0, 1.0, (4, 3))
+    return [
+        Case("grid", (p[:, None] * np.ones((1, t.size)), np.ones((p.size, 1)) * t[None, :]),
+             {"reduction": "none"}),
+        Case("mean", (ps, ts), {}, summands=ps.size),
+        Case("sum_weighted", (ps, ts), {"reduction": "sum", "weight": rng.uniform(0, 2, 3)},
+             summands=ps.size),
+        Case("outside_unit_interval", (arr(-0.5, 1.5, NAN), arr(1.0, 1.0, 1.0)),
+             {"reduction": "none"}),
+    ]
+
+
+register(Entry("binary_cross_entropy", xploss.binary_cross_entropy, ref.binary_cross_entropy,
+               _bce_cases, differentiable=(0, 1), half_result="float32",
+               reference_takes_dtype=True))
+
+
+# -------------------------------------------------------------- class losses
+
+
+def _labels_for(table, rng):
+    """Class-index targets: the arg-max (a confident, tiny loss) and random classes."""
+    am = np.argmax(np.where(np.isnan(table), -INF, table), axis=-1)
+    rnd = rng.integers(0, table.shape[-1], table.shape[0])
+    return np.where(np.arange(table.shape[0]) % 2 == 0, am, rnd).astype(np.int64)
+
+
+def _ce_cases(dtype):
+    rng = np.random.default_rng(6)
+    tables = logit_rows(dtype)
+    c = N_CLASSES
+    cases = []
+    for name in ("ordinary", "confident", "huge", "tiny", "ties"):
+        x = tables[name]
+        y = _labels_for(x, rng)
+        cases.append(Case(f"{name}_none", (x, y), {"reduction": "none"}))
+    x = tables["ordinary"]
+    y = _labels_for(x, rng)
+    y_ign = y.copy()
+    y_ign[1] = -100
+    w = rng.uniform(0.2, 2.0, c)
+    n = x.shape[0]
+    cases += [
+        Case("mean", (x, y), {}, summands=n),
+        Case("weighted_mean_ignore", (x, y_ign), {"weight": w}, summands=n),
+        Case("sum_smoothing", (x, y), {"reduction": "sum", "label_smoothing": 0.1},
+             summands=n * c),
+        Case("confident_smoothing_none", (tables["confident"], _labels_for(tables["confident"],
+                                                                            rng)),
+             {"reduction": "none", "label_smoothing": 0.05}, summands=c),
+        # Targets on unmasked classes; smoothing spreads over unmasked ones only.
+        Case("masked_none", (tables["masked"], np.array([2, 4, 0])), {"reduction": "none"}),
+        Case("masked_smoothing", (tables["masked"], np.array([2, 4, 0])),
+             {"reduction": "none", "label_smoothing": 0.2, "weight": w}, summands=c),
+        # Ignored rows hold NaN and -inf: they must not reach the result.
+        Case("ignored_garbage", (arr([NAN, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, -2.0, 0.5, 3.0],
+                                     [-INF] * c), np.array([-100, 3, -100])),
+             {"label_smoothing": 0.3}, summands=c),
+        Case("all_ignored_mean", (x[:2], np.array([-100, -100])), {}),
+        Case("custom_ignore_index", (x, y), {"ignore_index": int(y[0]), "reduction": "sum"},
+             summands=n),
+        Case("target_on_masked_class", (tables["masked"], np.array([1, 0, 1])),
+             {"reduction": "none"}),
+        Case("fully_masked_row", (arr([-INF] * c), np.array([0])), {"reduction": "none"}),
+        Case("out_of_range_target", (x[:3], np.array([0, 5, -1])), {"reduction": "none"}),
+        Case("unbatched", (x[0], np.array(int(y[0]))), {}),
+        Case("axis1_3d", (rng.normal(0, 4, (2, c, 3)), rng.integers(0, c, (2, 3))),
+             {"reduction": "none"}),
+        Case("axis_last", (rng.normal(0, 4, (2, 3, c)), rng.integers(0, c, (2, 3))),
+             {"reduction": "mean", "axis": -1}, summands=6),
+    ]
+    # Probability targets: soft labels near 0 and 1 with huge logits of both signs.
+    eps = FINFO[dtype][0]
+    soft = arr([1 - eps, eps / 2, eps / 2, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0],
+               [0.2, 0.2, 0.2, 0.2, 0.2], [1e-8, 1 - 2e-8, 1e-8, 0.0, 0.0])
+    cases += [
+        Case("soft_huge_none", (tables["huge"], soft), {"reduction": "none"}, summands=c),
+        Case("soft_ordinary_mean", (tables["ordinary"][:4], soft), {"weight": w},
+             summands=4 * c),
+        Case("soft_smoothing_none", (tables["confident"], soft),
+             {"reduction": "none", "label_smoothing": 0.1}, summands=c),
+        Case("soft_masked_none", (tables["masked"], arr([0.5, 0.0, 0.5, 0.0, 0.0],
+                                                        [0.0, 0.0, 0.0, 0.0, 1.0],
+                                                        [0.9, 0.0, 0.0, 0.1, 0.0])),
+             {"reduction": "none", "label_smoothing": 0.1}, summands=c),
+    ]
+    return cases
+
+
+register(Entry("cross_entropy", xploss.cross_entropy, ref.cross_entropy, _ce_cases,
+               differentiable=(0, 1), half_result="float32"))
+
+
+def _nll_cases(dtype):
+    rng = np.random.default_rng(7)
+    eps, tiny, sub, big = FINFO[dtype]
+    logp = -np.abs(np.array([[v for v in (0.0, sub, 1e-30, 1e-8, 0.5)],
+                             [2.0, 30.0, 1e4, min(1e30, big), big],
+                             [0.1, 0.2, 0.3, 0.4, 0.5]]))
+    garbage = arr([NAN, -1.0, -INF, -2.0, -3.0], [-0.5, -1.0, -INF, -2.0, -3.0])
+    w = rng.uniform(0.2, 2.0, N_CLASSES)
+    return [
+        Case("special_none", (logp, np.array([0, 4, 2])), {"reduction": "none"}),
+        Case("special_all_classes", (np.repeat(logp, N_CLASSES, axis=0),
+                                     np.tile(np.arange(N_CLASSES), 3)), {"reduction": "none"}),
+        Case("weighted_mean", (logp, np.array([1, 3, 0])), {"weight": w}, summands=3),
+        Case("ignored_garbage", (garbage, np.array([-100, 1])), {"reduction": "sum"}),
+        Case("masked_target", (garbage, np.array([2, 2])), {"reduction": "none"}),
+        Case("all_ignored_mean", (garbage, np.array([-100, -100])), {}),
+        Case("out_of_range_target", (logp, np.array([5, -1, 0])), {"reduction": "none"}),
+        Case("axis1_3d", (-np.abs(rng.normal(0, 4, (2, N_CLASSES, 3))),
+                          rng.integers(0, N_CLASSES, (2, 3))), {"reduction": "none"}),
+    ]
+
+
+register(Entry("nll_loss", xploss.nll_loss, ref.nll_loss, _nll_cases, half_result="float32"))

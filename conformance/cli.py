@@ -1,0 +1,104 @@
+"""``xploss-conformance``: the conformance matrix on the backends installed here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from xploss import backends
+
+from . import load_catalog
+from .suite import prepare, run
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="xploss-conformance",
+        description="Check every xploss function on every installed backend, device and "
+                    "dtype against an mpmath oracle (accuracy in ULP, cross-backend "
+                    "agreement, finite gradients, compiled = eager, output metadata).")
+    p.add_argument("--backend", action="append", help="limit to this backend (repeatable)")
+    p.add_argument("--function", action="append", help="limit to this function (repeatable)")
+    p.add_argument("--dtype", action="append", help="limit to this dtype (repeatable)")
+    p.add_argument("--quick", action="store_true",
+                   help="float64/float32 only, and one compiled case per cell")
+    p.add_argument("--json", metavar="PATH", help="write the full results as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every failure in full")
+    return p
+
+
+def _cell_text(cell):
+    if cell.passed:
+        return f"ok {cell.worst_ulp:.2g}"
+    return f"FAIL {cell.worst_ulp:.2g}"
+
+
+def print_matrix(report, out=sys.stdout):
+    columns = []
+    for c in report.cells:
+        key = (c.target, c.dtype)
+        if key not in columns:
+            columns.append(key)
+    rows = []
+    for c in report.cells:
+        if c.entry not in rows:
+            rows.append(c.entry)
+    cells = {(c.entry, c.target, c.dtype): c for c in report.cells}
+    headers = [f"{t} {d}" for t, d in columns]
+    width0 = max([len("function"), *map(len, rows)])
+    widths = [max(len(h), 10) for h in headers]
+    print("worst error in ULP of the result dtype (ok = within bound)", file=out)
+    print("  ".join(["function".ljust(width0), *(h.rjust(w) for h, w in zip(headers, widths))]),
+          file=out)
+    for r in rows:
+        texts = [(_cell_text(cells[(r, t, d)]) if (r, t, d) in cells else "-")
+                 for t, d in columns]
+        print("  ".join([r.ljust(width0), *(s.rjust(w) for s, w in zip(texts, widths))]),
+              file=out)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    registry = load_catalog()
+    names = args.function or list(registry)
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        print(f"xploss-conformance: unknown function(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    skipped = prepare(args.backend)
+    targets = backends.targets(args.backend)
+    if not targets:
+        print("xploss-conformance: no backend available", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    print(f"backends: {', '.join(t.id for t in targets)}", flush=True)
+
+    def progress(cell):
+        mark = "." if cell.passed else "F"
+        print(mark, end="", flush=True)
+
+    report = run([registry[n] for n in names], targets, dtypes=args.dtype, quick=args.quick,
+                 compile_cases=1 if args.quick else None, progress=progress)
+    report.skipped = skipped
+    print()
+    print_matrix(report)
+    failures = [f for c in report.cells for f in c.failures]
+    if failures or report.agreement_failures:
+        print(f"\n{len(failures)} failed case(s), "
+              f"{len(report.agreement_failures)} cross-backend disagreement(s):")
+        shown = failures if args.verbose else failures[:20]
+        for f in shown + report.agreement_failures[: None if args.verbose else 20]:
+            print(f"  {f}")
+    grads = {c.grad for c in report.cells if c.grad != "n/a"}
+    print(f"\n{len(report.cells)} cells ({len(names)} functions x {len(targets)} targets x "
+          f"dtypes), gradients: {'/'.join(sorted(grads)) or 'n/a'}, "
+          f"{time.perf_counter() - start:.0f} s")
+    for name, reason in skipped.items():
+        print(f"skipped {name}: {reason}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report.as_dict(), fh, indent=1)
+    print("PASSED" if report.passed else "FAILED")
+    return 0 if report.passed else 1

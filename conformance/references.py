@@ -1,0 +1,349 @@
+"""mpmath references: the exact value of every registered function.
+
+Each reference receives NumPy float64 arrays holding exactly the values the
+backend under test holds (float32, float16 and bfloat16 values are exact in
+float64) and computes with mpmath at ``DIGITS`` significant digits. The result
+is an object array of ``mpmath.mpf``. Conventions that the exact mathematics
+leaves open (a probability of exactly 0 in ``binary_cross_entropy``, a fully
+masked row) are the documented xploss conventions, written here a second time,
+independently of the implementation.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+DIGITS = 60
+
+mp = mpmath.mp
+INF = mpmath.inf
+NAN = mpmath.nan
+
+
+def mpf(v):
+    return mpmath.mpf(float(v))
+
+
+def isnan(v):
+    return mpmath.isnan(v)
+
+
+def _agree(cur, prev):
+    if isinstance(cur, list):
+        # Rows: an entry that is 0 at both precisions (exp(-inf), log 1) agrees.
+        return all((c == 0 and p == 0) or _agree(c, p) for c, p in zip(cur, prev))
+    if not mpmath.isfinite(cur) or not mpmath.isfinite(prev):
+        return cur == prev or (mpmath.isnan(cur) and mpmath.isnan(prev))
+    if cur == 0:
+        # A zero may be total cancellation: only the last precision may confirm it.
+        return False
+    return abs(cur - prev) <= abs(cur) * mpmath.mpf(10) ** (-DIGITS // 2)
+
+
+def _is_zero(v):
+    return all(_is_zero(x) for x in v) if isinstance(v, list) else v == 0
+
+
+def settled(fn, *args):
+    """``fn(*args)`` evaluated at DIGITS and at doubled precisions until two
+    evaluations agree to DIGITS/2 digits: cancellation inside a formula (such as
+    coth(x) - 1/x at x = 1e-300) is detected and outrun, never trusted. ``fn``
+    returns an mpf or a list of them."""
+    digits = DIGITS
+    with mpmath.workdps(digits):
+        prev = fn(*args)
+    while digits < 4000:
+        digits *= 2
+        with mpmath.workdps(digits):
+            cur = fn(*args)
+        if _agree(cur, prev):
+            return cur
+        prev = cur
+    if _is_zero(cur):
+        return cur
+    msg = f"reference {fn.__name__}{args} did not settle by {digits} digits"
+    raise ArithmeticError(msg)
+
+
+def elementwise(fn):
+    """Lift a function of mpf scalars to broadcast NumPy arrays (precision settled)."""
+
+    def ref(*arrays):
+        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in arrays])
+        out = np.empty(arrays[0].shape, dtype=object)
+        for idx in np.ndindex(out.shape):
+            vals = [mpf(a[idx]) for a in arrays]
+            out[idx] = NAN if any(isnan(v) for v in vals) else settled(fn, *vals)
+        return out
+
+    ref.__name__ = fn.__name__
+    return ref
+
+
+# --------------------------------------------------------------------- scalars
+
+
+def softplus(x):
+    if x == INF:
+        return INF
+    if x == -INF:
+        return mpmath.mpf(0)
+    return mpmath.log1p(mpmath.exp(x))
+
+
+def log_sigmoid(x):
+    return -softplus(-x)
+
+
+def sigmoid(x):
+    if x == INF:
+        return mpmath.mpf(1)
+    if x == -INF:
+        return mpmath.mpf(0)
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def log1mexp(x):
+    if x > 0:
+        return NAN
+    if x == 0:
+        return -INF
+    # log1p(-e^x) needs no cancellation for x << 0; log(-expm1(x)) none near 0.
+    return mpmath.log1p(-mpmath.exp(x)) if x < -1 else mpmath.log(-mpmath.expm1(x))
+
+
+def xlogy(x, y):
+    if x == 0:
+        return mpmath.mpf(0) if y >= 0 else NAN
+    if y < 0:
+        return NAN
+    if y == 0:
+        return -INF * mpmath.sign(x)
+    return x * mpmath.log(y)
+
+
+def xlog1py(x, y):
+    if x == 0:
+        return mpmath.mpf(0) if y >= -1 else NAN
+    if y < -1:
+        return NAN
+    if y == -1:
+        return -INF * mpmath.sign(x)
+    return x * mpmath.log1p(y)
+
+
+def log_cosh(x):
+    if mpmath.isinf(x):
+        return INF
+    return mpmath.log(mpmath.cosh(x))
+
+
+def langevin(x):
+    if mpmath.isinf(x):
+        return mpmath.sign(x)
+    if x == 0:
+        return mpmath.mpf(0)
+    return mpmath.coth(x) - 1 / x
+
+
+# ------------------------------------------------------------------ class rows
+
+
+def log_softmax_row(row):
+    """Exact log-softmax of one row of mpf values, with xploss's conventions:
+    -inf entries are masked classes; a row containing +inf spreads its mass over
+    its +inf entries; a fully masked row is -inf everywhere; NaN makes all NaN."""
+    if any(isnan(v) for v in row):
+        return [NAN] * len(row)
+    n_pos_inf = sum(1 for v in row if v == INF)
+    if n_pos_inf:
+        return [-mpmath.log(n_pos_inf) if v == INF else -INF for v in row]
+    if all(v == -INF for v in row):
+        return [-INF] * len(row)
+    lse = logsumexp_row(row)
+    return [v - lse for v in row]
+
+
+def logsumexp_row(row):
+    if any(isnan(v) for v in row):
+        return NAN
+    if any(v == INF for v in row):
+        return INF
+    finite = [v for v in row if v != -INF]
+    if not finite:
+        return -INF
+    m = max(finite)
+    return m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in finite))
+
+
+def along_axis(fn, x, axis, *, keepdims=True):
+    """Apply ``fn`` (list of mpf -> list of mpf, or -> mpf) to every 1-d slice."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    rows = [[mpf(v) for v in r] for r in x.reshape(-1, x.shape[-1])]
+    res = [settled(fn, r) for r in rows]
+    if keepdims:
+        out = np.empty((len(res), x.shape[-1]), dtype=object)
+        for i, r in enumerate(res):
+            out[i, :] = r
+        return np.moveaxis(out.reshape(x.shape), -1, axis)
+    out = np.empty(len(res), dtype=object)
+    out[:] = res
+    return out.reshape(x.shape[:-1])
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    out = along_axis(logsumexp_row, x, axis, keepdims=False)
+    return np.expand_dims(out, axis) if keepdims else out
+
+
+def log_softmax(x, axis=-1):
+    return along_axis(log_softmax_row, x, axis)
+
+
+def softmax(x, axis=-1):
+    return along_axis(lambda r: [mpmath.exp(v) if not isnan(v) else NAN
+                                 for v in log_softmax_row(r)], x, axis)
+
+
+# -------------------------------------------------------------------- losses
+
+
+def mul0(a, b):
+    """a * b with 0 * ±inf = 0 (NaN still propagates)."""
+    if a == 0 and mpmath.isinf(b):
+        return mpmath.mpf(0)
+    return a * b
+
+
+def reduce(losses, reduction, weights=None):
+    """Exact reduction; 'mean' over nothing (or zero total weight) is 0."""
+    flat = list(np.asarray(losses, dtype=object).ravel())
+    with mpmath.workdps(DIGITS):
+        if reduction == "none":
+            return np.asarray(losses, dtype=object)
+        total = mpmath.fsum(flat) if flat else mpmath.mpf(0)
+        if any(isnan(v) for v in flat):
+            total = NAN
+        if reduction == "sum":
+            return np.asarray(total, dtype=object)
+        if weights is None:
+            den = mpmath.mpf(len(flat))
+        else:
+            den = mpmath.fsum(list(np.asarray(weights, dtype=object).ravel()))
+        return np.asarray(total / den if den != 0 else total, dtype=object)
+
+
+def _log_floor(dtype_name):
+    """log of the smallest positive subnormal of the compute dtype (xploss's p = 0 value)."""
+    fi = np.finfo(np.float64 if dtype_name == "float64" else np.float32)
+    return mpmath.log(mpf(fi.smallest_subnormal))
+
+
+def binary_cross_entropy(p, t, weight=None, reduction="mean", *, dtype_name="float64"):
+    p, t = np.broadcast_arrays(np.asarray(p, np.float64), np.asarray(t, np.float64))
+    w = None if weight is None else np.broadcast_to(np.asarray(weight, np.float64), p.shape)
+    out = np.empty(p.shape, dtype=object)
+    with mpmath.workdps(DIGITS):
+        floor = _log_floor(dtype_name)
+        for idx in np.ndindex(p.shape):
+            pv, tv = mpf(p[idx]), mpf(t[idx])
+            if isnan(pv) or isnan(tv) or pv < 0 or pv > 1:
+                out[idx] = NAN
+                continue
+            log_p = floor if pv == 0 else mpmath.log(pv)
+            log_q = floor if pv == 1 else mpmath.log1p(-pv)
+            val = -(tv * log_p + (1 - tv) * log_q)
+            out[idx] = val * (1 if w is None else mpf(w[idx]))
+    return reduce(out, reduction)
+
+
+def binary_cross_entropy_with_logits(x, t, weight=None, pos_weight=None, reduction="mean"):
+    x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
+    w = None if weight is None else np.broadcast_to(np.asarray(weight, np.float64), x.shape)
+    pw = None if pos_weight is None else np.broadcast_to(np.asarray(pos_weight, np.float64),
+                                                         x.shape)
+    out = np.empty(x.shape, dtype=object)
+    with mpmath.workdps(DIGITS):
+        for idx in np.ndindex(x.shape):
+            xv, tv = mpf(x[idx]), mpf(t[idx])
+            if isnan(xv) or isnan(tv):
+                out[idx] = NAN
+                continue
+            pos = mul0(tv, softplus(-xv)) * (1 if pw is None else mpf(pw[idx]))
+            val = pos + mul0(1 - tv, softplus(xv))
+            out[idx] = val * (1 if w is None else mpf(w[idx]))
+    return reduce(out, reduction)
+
+
+def _rows(x, axis):
+    """(logits moved to the last axis as an (R, C) float64 array, the other shape)."""
+    x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
+    return x.reshape(-1, x.shape[-1]), x.shape[:-1]
+
+
+def _class_axis(ndim, axis):
+    return (1 if ndim >= 2 else 0) if axis is None else axis % ndim
+
+
+def cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, axis=None):
+    axis = _class_axis(np.ndim(x), axis)
+    rows, lead = _rows(x, axis)
+    n_rows, n_classes = rows.shape
+    eps = mpf(label_smoothing)
+    probabilities = np.issubdtype(np.asarray(target).dtype, np.floating)
+    losses = np.empty(n_rows, dtype=object)
+    dens = np.empty(n_rows, dtype=object)
+    with mpmath.workdps(DIGITS):
+        w = [mpmath.mpf(1)] * n_classes if weight is None else [mpf(v) for v in weight]
+        if probabilities:
+            trows, _ = _rows(target, axis)
+        else:
+            labels = np.asarray(target).reshape(-1)
+        for i in range(n_rows):
+            if not probabilities and labels[i] == ignore_index:
+                losses[i], dens[i] = mpmath.mpf(0), mpmath.mpf(0)
+                continue
+            logp = log_softmax_row([mpf(v) for v in rows[i]])
+            unmasked = [v != -INF for v in rows[i]]
+            n_unmasked = sum(unmasked)
+            uniform = [mpmath.mpf(1) / n_unmasked if (u and n_unmasked) else mpmath.mpf(0)
+                       for u in unmasked]
+            if probabilities:
+                q = [(1 - eps) * mpf(v) + eps * u for v, u in zip(trows[i], uniform)]
+                losses[i] = mpmath.fsum(w[c] * mul0(q[c], -logp[c]) for c in range(n_classes))
+                if any(isnan(v) for v in q):
+                    losses[i] = NAN
+                dens[i] = mpmath.mpf(1)
+                continue
+            y = int(labels[i])
+            if not 0 <= y < n_classes:
+                losses[i], dens[i] = NAN, mpmath.mpf(0)
+                continue
+            nll = w[y] * -logp[y]
+            if eps:
+                smooth = mpmath.fsum(w[c] * mul0(uniform[c], -logp[c]) for c in range(n_classes))
+                nll = (1 - eps) * nll + eps * smooth
+            losses[i], dens[i] = nll, w[y]
+    losses = losses.reshape(lead)
+    return reduce(losses, reduction, None if probabilities else dens)
+
+
+def nll_loss(x, target, weight=None, ignore_index=-100, reduction="mean", axis=None):
+    axis = _class_axis(np.ndim(x), axis)
+    rows, lead = _rows(x, axis)
+    labels = np.asarray(target).reshape(-1)
+    losses = np.empty(len(rows), dtype=object)
+    dens = np.empty(len(rows), dtype=object)
+    with mpmath.workdps(DIGITS):
+        for i, row in enumerate(rows):
+            y = int(labels[i])
+            if y == ignore_index:
+                losses[i], dens[i] = mpmath.mpf(0), mpmath.mpf(0)
+            elif not 0 <= y < len(row):
+                losses[i], dens[i] = NAN, mpmath.mpf(0)
+            else:
+                wy = mpmath.mpf(1) if weight is None else mpf(weight[y])
+                losses[i], dens[i] = -wy * mpf(row[y]), wy
+    return reduce(losses.reshape(lead), reduction, dens)

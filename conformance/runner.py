@@ -1,0 +1,369 @@
+"""Run registry entries on backends, devices and dtypes, and check every result.
+
+A *cell* is one entry on one target (backend and device) in one dtype. For
+each of its cases the runner checks:
+
+* metadata: the result is an array of the input's namespace, on the input's
+  device, with the documented dtype and the reference's shape;
+* accuracy: the error against the mpmath reference, in ULP of the result
+  dtype; non-finite results where the exact value is finite count as infinite
+  error; results whose exact value is below the smallest normal number may
+  flush to zero;
+* gradients (differentiable backends, float32/float64): finite for every
+  differentiable argument of every case whose exact value is finite;
+* compilation (``jax.jit``, ``torch.compile``): the compiled result matches the
+  eager one within the accuracy bound.
+
+Across cells, :func:`agreement` checks that every pair of targets agrees within
+the accuracy bound on every case.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import array_api_compat
+import mpmath
+import numpy as np
+
+from .registry import Entry, as_float_args
+
+__all__ = ["CellResult", "agreement", "run_cell", "ulp_errors"]
+
+# Format constants for the result dtypes: (eps, smallest normal). bfloat16 is
+# not a NumPy dtype; its values follow from its 8-bit exponent, 8-bit significand.
+FORMATS = {
+    "float64": (2.0**-52, 2.0**-1022),
+    "float32": (2.0**-23, 2.0**-126),
+    "float16": (2.0**-10, 2.0**-14),
+    "bfloat16": (2.0**-7, 2.0**-126),
+}
+
+# Round-to-nearest overflow threshold: max + ulp(max)/2 = (2 - eps/2) * 2**emax.
+OVERFLOW = {
+    "float64": (2 - 2.0**-53) * 2.0**1023,
+    "float32": (2 - 2.0**-24) * 2.0**127,
+    "float16": (2 - 2.0**-11) * 2.0**15,
+    "bfloat16": (2 - 2.0**-8) * 2.0**127,
+}
+
+
+@dataclass
+class CellResult:
+    entry: str
+    target: str
+    dtype: str
+    worst_ulp: float = 0.0
+    worst_case: str = ""
+    grad: str = "n/a"
+    compiled: str = "n/a"
+    failures: list = field(default_factory=list)
+    outputs: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _split(exact):
+    """Exact mpf values as (hi, lo) float64 arrays with hi + lo = exact to ~2**-106."""
+    exact = np.asarray(exact, dtype=object)
+    hi = np.empty(exact.shape)
+    lo = np.zeros(exact.shape)
+    for idx in np.ndindex(exact.shape):
+        v = exact[idx]
+        if mpmath.isnan(v):
+            hi[idx] = math.nan
+        elif mpmath.isinf(v):
+            hi[idx] = math.inf if v > 0 else -math.inf
+        else:
+            with mpmath.workdps(60):
+                h = float(v)
+                hi[idx] = h
+                if math.isfinite(h):
+                    lo[idx] = float(v - mpmath.mpf(h))
+    return hi, lo
+
+
+def ulp_errors(result, hi, lo, scale, dtype):
+    """Elementwise error in ULP: |result - exact| / (eps * max(scale, smallest_normal))."""
+    eps, tiny = FORMATS[dtype]
+    r = np.asarray(result, dtype=np.float64)
+    err = np.zeros(r.shape)
+    nan_exact = np.isnan(hi)
+    err[nan_exact & ~np.isnan(r)] = math.inf
+    inf_exact = np.isinf(hi)
+    fin = ~nan_exact & ~inf_exact
+    # An exact value beyond the result format's range correctly rounds to ±inf.
+    overflow = fin & (np.abs(hi) >= OVERFLOW[dtype])
+    inf_exact = inf_exact | overflow
+    fin = fin & ~overflow
+    err[inf_exact & (r != np.sign(hi) * math.inf)] = math.inf
+    bad = fin & ~np.isfinite(r)
+    err[bad] = math.inf
+    ok = fin & np.isfinite(r)
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = np.abs((r[ok] - hi[ok]) - lo[ok])
+        denom = eps * np.maximum(np.asarray(scale, dtype=np.float64)[ok], tiny)
+        e = diff / denom
+    flushed = (np.abs(hi[ok]) < tiny) & (r[ok] == 0)
+    e[flushed] = 0.0
+    err[ok] = e
+    return err
+
+
+class _ReferenceCache:
+    """Exact values per (entry, case, dtype, flushing): every backend holds the same
+    values for a dtype, so one mpmath evaluation serves them all."""
+
+    def __init__(self):
+        self._store = {}
+
+    def get(self, entry, case, dtype, held_args, held_kwargs, flush_tiny):
+        key = (entry.name, case.name, dtype, flush_tiny)
+        if key not in self._store:
+            def flushed(a):
+                # What arithmetic that treats subnormals as zero (DAZ) sees.
+                if _is_float_array(a) and flush_tiny:
+                    return np.where(np.abs(a) < flush_tiny, 0.0 * a, a)
+                return a
+
+            args = [flushed(a) for a in held_args]
+            kwargs = {k: flushed(v) for k, v in held_kwargs.items()}
+            if entry.reference_takes_dtype:
+                kwargs["dtype_name"] = dtype
+            hi, lo = _split(entry.reference(*args, **kwargs))
+            scale = np.abs(hi) if entry.scale is None else np.asarray(
+                entry.scale(args, case.kwargs, hi), dtype=np.float64)
+            self._store[key] = (hi, lo, scale)
+        return self._store[key]
+
+
+REFERENCES = _ReferenceCache()
+
+
+def _is_float_array(v):
+    return isinstance(v, np.ndarray) and v.dtype.kind == "f"
+
+
+def _build(target, case, dtype):
+    """The case's arrays on ``target``: floats in ``dtype``, integers unchanged."""
+    backend = target.backend
+    arrays = []
+    for a, is_float in zip(case.args, as_float_args(case.args)):
+        arrays.append(backend.asarray(a, target, dtype if is_float else None))
+    kwargs = {k: (backend.asarray(v, target, dtype) if _is_float_array(v) else v)
+              for k, v in case.kwargs.items()}
+    return arrays, kwargs
+
+
+def _held(target, arrays, case):
+    """The values the backend holds, as float64 NumPy (exact for every float format)."""
+    out = []
+    for a, arr, is_float in zip(case.args, arrays, as_float_args(case.args)):
+        out.append(target.backend.to_numpy(arr).astype(np.float64) if is_float else a)
+    return out
+
+
+def _held_kwargs(target, kwargs):
+    return {k: (v if isinstance(v, (str, int, float, type(None)))
+                else target.backend.to_numpy(v).astype(np.float64))
+            for k, v in kwargs.items()}
+
+
+def reproduction(entry, case, target, dtype):
+    return (f"python -c \"from xploss.conformance import reproduce; "
+            f"reproduce({entry.name!r}, {case.name!r}, {target.id!r}, {dtype!r})\"")
+
+
+def _describe_worst(err, held, result, hi):
+    idx = np.unravel_index(int(np.nanargmax(np.where(np.isnan(err), -1, err))), err.shape) \
+        if err.ndim else ()
+    inputs = []
+    for a in held:
+        if isinstance(a, np.ndarray) and a.ndim == len(err.shape) and a.shape == err.shape:
+            inputs.append(repr(a[idx].item()))
+        elif isinstance(a, np.ndarray) and a.size <= 8:
+            inputs.append(np.array2string(a, precision=17))
+        else:
+            inputs.append(f"<array {getattr(a, 'shape', ())}>")
+    r = np.asarray(result, dtype=np.float64)
+    return (f"at index {tuple(int(i) for i in idx)}: inputs ({', '.join(inputs)}) -> "
+            f"{r[idx]!r}, exact {hi[idx]!r}")
+
+
+def _meta_problems(entry, target, dtype, out, first, shape):
+    problems = []
+    expected_ns = array_api_compat.array_namespace(first)
+    try:
+        ns = array_api_compat.array_namespace(out)
+    except TypeError:
+        return [f"result is not an array of the input's library: {type(out).__name__}"]
+    if ns is not expected_ns:
+        problems.append(f"result namespace {ns.__name__} is not the input's "
+                        f"{expected_ns.__name__}")
+    if array_api_compat.device(out) != array_api_compat.device(first):
+        problems.append(f"result on device {array_api_compat.device(out)}, input on "
+                        f"{array_api_compat.device(first)}")
+    want = target.backend.native_dtype(entry.result_dtype(dtype))
+    if out.dtype != want:
+        problems.append(f"result dtype {out.dtype}, expected {want}")
+    if tuple(out.shape) != tuple(shape):
+        problems.append(f"result shape {tuple(out.shape)}, expected {tuple(shape)}")
+    return problems
+
+
+def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = None,
+             grads: bool = True) -> CellResult:
+    """Run every case of ``entry`` on ``target`` in ``dtype`` and check it.
+
+    ``compile_cases`` limits how many cases are also run compiled (None: all).
+    """
+    start = time.perf_counter()
+    cell = CellResult(entry.name, target.id, dtype)
+    backend = target.backend
+    result_dtype = entry.result_dtype(dtype)
+    bound_of = _bound(entry)
+    flush_tiny = flush_threshold(target, dtype)
+    cases = entry.cases(dtype)
+    if not cases:
+        cell.failures.append(f"{entry.name}: no cases for {dtype}")
+    compiled_done = 0
+    grad_status = []
+    for case in cases:
+        repro = reproduction(entry, case, target, dtype)
+        try:
+            arrays, kwargs = _build(target, case, dtype)
+            held = _held(target, arrays, case)
+            hi, lo, scale = REFERENCES.get(entry, case, dtype, held,
+                                           _held_kwargs(target, kwargs), flush_tiny)
+            # Invalid-domain cases make NumPy warn; the value is what is checked.
+            with np.errstate(all="ignore"):
+                out = entry.func(*arrays, **kwargs)
+            problems = _meta_problems(entry, target, dtype, out, arrays[0], hi.shape)
+            result = backend.to_numpy(out).astype(np.float64)
+        except Exception as exc:  # an exception is a failure of that case, with its trace
+            cell.failures.append(f"[{case.name}] raised {type(exc).__name__}: {exc}\n"
+                                 f"    {repro}\n{traceback.format_exc(limit=3)}")
+            continue
+        for p in problems:
+            cell.failures.append(f"[{case.name}] {p}\n    {repro}")
+        if result.shape != hi.shape:
+            continue
+        err = ulp_errors(result, hi, lo, scale, result_dtype)
+        bound = bound_of(case)
+        worst = float(np.max(err)) if err.size else 0.0
+        cell.outputs[case.name] = (result, hi, scale, bound)
+        if worst > cell.worst_ulp or not cell.worst_case:
+            cell.worst_ulp, cell.worst_case = max(worst, cell.worst_ulp), case.name
+        if worst > bound:
+            cell.failures.append(
+                f"[{case.name}] error {worst:.3g} ULP > bound {bound:g} "
+                f"{_describe_worst(err, held, result, hi)}\n    {repro}")
+        finite_exact = bool(np.all(np.isfinite(hi)))
+        if grads and backend.differentiable and dtype in ("float32", "float64") and finite_exact:
+            grad_status.append(_check_grads(entry, case, target, arrays, kwargs, cell, repro))
+        if backend.compilable and (compile_cases is None or compiled_done < compile_cases):
+            compiled_done += 1
+            cell.compiled = _check_compiled(entry, case, target, arrays, kwargs, result,
+                                            scale, bound, result_dtype, cell, repro,
+                                            cell.compiled)
+    if grad_status:
+        cell.grad = "ok" if all(grad_status) else "FAIL"
+    cell.seconds = time.perf_counter() - start
+    return cell
+
+
+def flush_threshold(target, dtype):
+    """The smallest normal number where ``target`` treats subnormal inputs as zero, else 0."""
+    if dtype in ("float32", "float64") and target.backend.flushes_subnormals(target, dtype):
+        return FORMATS[dtype][1]
+    return 0.0
+
+
+def _bound(entry):
+    def bound(case):
+        return entry.ulps + 0.5 * (case.summands - 1)
+
+    return bound
+
+
+def _check_grads(entry, case, target, arrays, kwargs, cell, repro):
+    backend = target.backend
+    xp = array_api_compat.array_namespace(arrays[0])
+    ok = True
+    float_args = as_float_args(case.args)
+    for argnum in entry.differentiable:
+        if argnum >= len(arrays) or not float_args[argnum]:
+            continue
+
+        def total(*a):
+            return xp.sum(entry.func(*a, **kwargs))
+
+        try:
+            g = backend.to_numpy(backend.grad(total, tuple(arrays), argnum))
+        except Exception as exc:
+            cell.failures.append(f"[{case.name}] gradient wrt argument {argnum} raised "
+                                 f"{type(exc).__name__}: {exc}\n    {repro}")
+            ok = False
+            continue
+        if not np.all(np.isfinite(g)):
+            bad = np.argwhere(~np.isfinite(np.atleast_1d(g)))[:3].tolist()
+            cell.failures.append(f"[{case.name}] gradient wrt argument {argnum} is not finite "
+                                 f"at {bad} (exact value finite)\n    {repro}")
+            ok = False
+    return ok
+
+
+def _check_compiled(entry, case, target, arrays, kwargs, eager, scale, bound, result_dtype,
+                    cell, repro, status):
+    backend = target.backend
+
+    def fn(*a):
+        return entry.func(*a, **kwargs)
+
+    try:
+        with np.errstate(all="ignore"):
+            compiled = backend.to_numpy(backend.compile(fn)(*arrays)).astype(np.float64)
+    except Exception as exc:
+        cell.failures.append(f"[{case.name}] compiled run raised {type(exc).__name__}: "
+                             f"{exc}\n    {repro}")
+        return "FAIL"
+    err = ulp_errors(compiled, eager, np.zeros_like(eager), scale, result_dtype)
+    worst = float(np.max(err)) if err.size else 0.0
+    if worst > bound:
+        cell.failures.append(f"[{case.name}] compiled differs from eager by {worst:.3g} ULP "
+                             f"> {bound:g}\n    {repro}")
+        return "FAIL"
+    return "FAIL" if status == "FAIL" else "ok"
+
+
+def agreement(cells: list[CellResult]) -> list[str]:
+    """Every pair of cells (same entry and dtype) agrees within the bound on every case."""
+    failures = []
+    for i, a in enumerate(cells):
+        for b in cells[i + 1:]:
+            for name, (ra, hi, scale, bound) in a.outputs.items():
+                if name not in b.outputs:
+                    continue
+                rb = b.outputs[name][0]
+                if ra.shape != rb.shape:
+                    continue
+                dtype = a.dtype if a.dtype in FORMATS else "float64"
+                eps, tiny = FORMATS[dtype]
+                same_special = np.array_equal(np.isnan(ra), np.isnan(rb)) and np.array_equal(
+                    np.where(np.isinf(ra), ra, 0), np.where(np.isinf(rb), rb, 0))
+                fin = np.isfinite(ra) & np.isfinite(rb)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    diff = np.abs(ra[fin] - rb[fin]) / (eps * np.maximum(scale[fin], tiny))
+                diff[(np.abs(hi[fin]) < tiny)] = 0.0
+                worst = float(np.max(diff)) if diff.size else 0.0
+                if not same_special or worst > bound:
+                    failures.append(f"{a.entry} {a.dtype} [{name}]: {a.target} and {b.target} "
+                                    f"differ by {worst:.3g} ULP (bound {bound:g})"
+                                    + ("" if same_special else ", and in NaN/inf pattern"))
+    return failures

@@ -1,0 +1,109 @@
+"""Whole runs: entries × targets × dtypes, cross-backend agreement, reproduction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xploss import backends
+
+from .runner import (
+    REFERENCES,
+    CellResult,
+    _build,
+    _held,
+    _held_kwargs,
+    agreement,
+    flush_threshold,
+    run_cell,
+)
+
+__all__ = ["Report", "default_dtypes", "reproduce", "run"]
+
+
+@dataclass
+class Report:
+    cells: list[CellResult] = field(default_factory=list)
+    agreement_failures: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cells) and not self.agreement_failures
+
+    def as_dict(self):
+        return {
+            "passed": self.passed,
+            "skipped_backends": self.skipped,
+            "cells": [{"function": c.entry, "target": c.target, "dtype": c.dtype,
+                       "passed": c.passed, "worst_ulp": c.worst_ulp,
+                       "worst_case": c.worst_case, "gradients": c.grad,
+                       "compiled": c.compiled, "seconds": round(c.seconds, 3),
+                       "failures": c.failures} for c in self.cells],
+            "agreement_failures": self.agreement_failures,
+        }
+
+
+def default_dtypes(target, quick=False):
+    """float64 and float32 always (where the device has them); 16-bit unless quick."""
+    dts = target.backend.dtypes(target)
+    return tuple(d for d in dts if d in ("float64", "float32") or not quick)
+
+
+def prepare(names=None):
+    """Ready the selected backends (JAX x64) and list the unavailable ones with reasons."""
+    skipped = {}
+    for name, reason in backends.available().items():
+        if names is not None and name not in names:
+            continue
+        if reason is None:
+            backends.get(name).prepare()
+        else:
+            skipped[name] = reason
+    return skipped
+
+
+def run(entries, targets, *, dtypes=None, quick=False, compile_cases=None, progress=None):
+    """Run every entry on every target in each dtype (default: :func:`default_dtypes`)."""
+    report = Report()
+    for entry in entries:
+        by_dtype = {}
+        for target in targets:
+            for dtype in (dtypes or default_dtypes(target, quick)):
+                if dtype not in target.backend.dtypes(target):
+                    continue
+                cell = run_cell(entry, target, dtype, compile_cases=compile_cases)
+                report.cells.append(cell)
+                by_dtype.setdefault(dtype, []).append(cell)
+                if progress:
+                    progress(cell)
+        for cells in by_dtype.values():
+            report.agreement_failures += agreement(cells)
+    return report
+
+
+def reproduce(function, case, target, dtype):
+    """Print one case's inputs, result, exact value and per-element ULP error."""
+    from . import load_catalog
+    from .runner import ulp_errors
+
+    registry = load_catalog()
+    entry = registry[function]
+    backend_name, _, label = target.partition(":")
+    backend = backends.get(backend_name)
+    backend.prepare()
+    tgt = next(t for t in backend.targets() if t.label == label)
+    (c,) = [c for c in entry.cases(dtype) if c.name == case]
+    arrays, kwargs = _build(tgt, c, dtype)
+    held = _held(tgt, arrays, c)
+    flush = flush_threshold(tgt, dtype)
+    hi, lo, scale = REFERENCES.get(entry, c, dtype, held, _held_kwargs(tgt, kwargs), flush)
+    out = backend.to_numpy(entry.func(*arrays, **kwargs)).astype(np.float64)
+    err = ulp_errors(out, hi, lo, scale, entry.result_dtype(dtype))
+    with np.printoptions(precision=17):
+        print(f"{function}(*args, **{ {k: v for k, v in c.kwargs.items()} }) on {target} {dtype}")
+        for i, a in enumerate(held):
+            print(f"arg {i}: {a!r}")
+        print(f"result: {out!r}\nexact:  {hi!r}\nULP:    {err!r}")
+    return out, hi, err
