@@ -167,7 +167,7 @@ class TorchBackend(Backend):
 
     def _asarray(self, data, target, native):
         torch = self.lib
-        t = torch.from_numpy(np.ascontiguousarray(data))
+        t = torch.from_numpy(data.copy(order="C"))  # (ascontiguousarray makes 0-d 1-d)
         return t.to(device=target.device, dtype=native) if native is not None \
             else t.to(device=target.device)
 
@@ -184,7 +184,18 @@ class TorchBackend(Backend):
         (g,) = torch.autograd.grad(fn(*args), args[argnum], allow_unused=True)
         return torch.zeros_like(args[argnum]) if g is None else g
 
+    def prepare(self):
+        import warnings
+
+        # Dynamo notes once that it traces through array-api-compat's lru_cache'd
+        # helpers; the traced code is the same, the note is noise in a report.
+        warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools")
+
     def compile(self, fn):
+        # Dynamo caches by code object: the conformance runner compiles many
+        # closures of one function, which would hit the recompile limit (a hard
+        # error under fullgraph). Each compilation here starts from a clean cache.
+        self.lib._dynamo.reset()
         return self.lib.compile(fn, fullgraph=True, dynamic=False)
 
 

@@ -59,6 +59,12 @@ def unit_values(dtype):
     return np.array([v for v in vals if v == 0 or v >= sub])
 
 
+def grid(a, b):
+    """Every pair of ``a`` × ``b`` as two full (len(a), len(b)) arrays."""
+    return (np.asarray(a, float)[:, None] * np.ones((1, len(b))),
+            np.ones((len(a), 1)) * np.asarray(b, float)[None, :])
+
+
 def arr(*rows):
     return np.array(rows, dtype=np.float64)
 
@@ -95,9 +101,14 @@ register(Entry("langevin", xploss.langevin, ref.elementwise(ref.langevin), _lang
 
 
 def _log1mexp_cases(dtype):
-    return [*_unary_cases(dtype, "nonpositive"),
-            Case("near_zero", (-np.array([FINFO[dtype][2], FINFO[dtype][1], 1e-30, 1e-8,
+    eps, tiny, sub, big = FINFO[dtype]
+    special, *rest = _unary_cases(dtype, "nonpositive")
+    normal = special.args[0][np.abs(special.args[0]) >= tiny]
+    return [Case("special", (normal,)), *rest,
+            Case("near_zero", (-np.array([tiny, 1e-30, 1e-8,
                                           math.log(2) * 0.999, math.log(2) * 1.001]),)),
+            # d/dx log(1 - e^x) = -1/x near 0: beyond the float range for subnormal x.
+            Case("subnormal", (-np.array([sub, 3 * sub]),), no_grad=(0,)),
             Case("pole", (arr(0.0, -INF),)),
             Case("outside_domain", (arr(1e-8, 1.0, INF),))]
 
@@ -115,8 +126,12 @@ def _xlogy_cases(dtype, log1p):
         y = [sub, tiny, 1e-30, 1e-8, 0.5, 1 - eps / 2, 1.0, 1 + eps, 2.0, 1e30, big]
         pole = 0.0
     y = np.array([v for v in y if abs(v) <= big and (v == 0 or abs(v) >= sub)])
+    normal = (np.abs(y) >= tiny) | (y == 0)
     return [
-        Case("grid", (x[:, None], y[None, :])),
+        # Full-shape grids (no broadcasting), so each gradient element is one term.
+        Case("grid", grid(x, y[normal])),
+        # d/dy = x/y is beyond the float range for subnormal y.
+        Case("subnormal_y", grid(x, y[~normal]), no_grad=(1,)),
         Case("zero_x", (np.zeros(4), arr(pole, INF, 0.5, 3.0))),
         Case("pole", (arr(0.5, -2.0), arr(pole, pole))),
         Case("nan", (arr(0.0, NAN, 1.0), arr(NAN, 1.0, NAN))),
@@ -197,8 +212,7 @@ def _bce_logits_cases(dtype):
     sw = sweep(dtype, n=24, seed=4)
     sweep_t = np.resize(t, sw.shape)
     return [
-        Case("grid", (x[:, None] * np.ones((1, t.size)), np.ones((x.size, 1)) * t[None, :]),
-             {"reduction": "none"}),
+        Case("grid", grid(x, t), {"reduction": "none"}),
         Case("sweep", (sw, sweep_t), {"reduction": "none"}),
         Case("matching_infinities", (arr(INF, -INF), arr(1.0, 0.0)), {"reduction": "none"}),
         Case("opposite_infinities", (arr(INF, -INF), arr(0.0, 1.0)), {"reduction": "none"}),
@@ -219,14 +233,17 @@ register(Entry("binary_cross_entropy_with_logits", xploss.binary_cross_entropy_w
 
 
 def _bce_cases(dtype):
-    p = unit_values(dtype)
-    t = unit_values(dtype)
+    eps, tiny, sub, big = FINFO[dtype]
+    values = unit_values(dtype)
+    p = values[(values == 0) | (values >= tiny)]
+    t = values
     rng = np.random.default_rng(5)
     ps = rng.uniform(0.01, 0.99, (4, 3))
     ts = rng.uniform(0.0, 1.0, (4, 3))
     return [
-        Case("grid", (p[:, None] * np.ones((1, t.size)), np.ones((p.size, 1)) * t[None, :]),
-             {"reduction": "none"}),
+        Case("grid", grid(p, t), {"reduction": "none"}),
+        # d/dp = -t/p: beyond the float range for subnormal p.
+        Case("subnormal_p", grid([sub, 3 * sub], t), {"reduction": "none"}, no_grad=(0,)),
         Case("mean", (ps, ts), {}, summands=ps.size),
         Case("sum_weighted", (ps, ts), {"reduction": "sum", "weight": rng.uniform(0, 2, 3)},
              summands=ps.size),
@@ -299,7 +316,9 @@ def _ce_cases(dtype):
     soft = arr([1 - eps, eps / 2, eps / 2, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0],
                [0.2, 0.2, 0.2, 0.2, 0.2], [1e-8, 1 - 2e-8, 1e-8, 0.0, 0.0])
     cases += [
-        Case("soft_huge_none", (tables["huge"], soft), {"reduction": "none"}, summands=c),
+        # d loss / d target = -log p reaches 2·finfo.max for the row spanning ±max.
+        Case("soft_huge_none", (tables["huge"], soft), {"reduction": "none"}, summands=c,
+             no_grad=(1,)),
         Case("soft_ordinary_mean", (tables["ordinary"][:4], soft), {"weight": w},
              summands=4 * c),
         Case("soft_smoothing_none", (tables["confident"], soft),

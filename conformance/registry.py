@@ -32,6 +32,9 @@ class Case:
     args: tuple
     kwargs: dict = field(default_factory=dict)
     summands: int = 1
+    #: Argument positions whose exact derivative exceeds the float range in this
+    #: case (so an infinite gradient is the correct rounding), with the reason.
+    no_grad: tuple = ()
 
     def __hash__(self):
         return hash(self.name)

@@ -13,7 +13,15 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import compute_dtype, const, device, finfo_constants, mul0, namespace
+from ._support import (
+    compute_dtype,
+    const,
+    device,
+    finfo_constants,
+    log1p_neg,
+    mul0,
+    namespace,
+)
 from .primitives import _cross_terms, _log_softmax, _softplus_pair
 
 __all__ = [
@@ -171,7 +179,7 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     # At p = 0 (p = 1) the log term becomes log_min plus a term that is exactly 0
     # there but carries the derivative 1/smallest_normal.
     log_p = xp.where(at_zero, floor + p / tiny, xp.log(xp.where(at_zero, one, p)))
-    log_q = xp.where(at_one, floor + (1.0 - p) / tiny, xp.log1p(-xp.where(at_one, zero, p)))
+    log_q = xp.where(at_one, floor + (1.0 - p) / tiny, log1p_neg(xp, -xp.where(at_one, zero, p)))
     # Both products are <= 0: the sum has no cancellation.
     loss = -(t * log_p + (1.0 - t) * log_q)
     if weight is not None:
