@@ -118,7 +118,7 @@ register(Entry("log1mexp", xploss.log1mexp, ref.elementwise(ref.log1mexp), _log1
 
 def _xlogy_cases(dtype, log1p):
     eps, tiny, sub, big = FINFO[dtype]
-    x = np.array([v for v in (1e-30, 0.5, -2.0, 3.0, 1e30) if v <= big])
+    x = np.array([1e-30, 0.5, -2.0, 3.0])
     if log1p:
         y = [-(1 - eps / 2), -0.5, -1e-8, -tiny, 0.0, sub, tiny, 1e-8, 0.5, 1.0, 1e30, big]
         pole = -1.0
@@ -132,6 +132,8 @@ def _xlogy_cases(dtype, log1p):
         Case("grid", grid(x, y[normal])),
         # d/dy = x/y is beyond the float range for subnormal y.
         Case("subnormal_y", grid(x, y[~normal]), no_grad=(1,)),
+        # x/y overflows for tiny y when x = 1e30: gradients in y are not checked.
+        Case("huge_x", grid([min(1e30, big)], y), no_grad=(1,)),
         Case("zero_x", (np.zeros(4), arr(pole, INF, 0.5, 3.0))),
         Case("pole", (arr(0.5, -2.0), arr(pole, pole))),
         Case("nan", (arr(0.0, NAN, 1.0), arr(NAN, 1.0, NAN))),

@@ -25,6 +25,8 @@ def _parser():
     p.add_argument("--quick", action="store_true",
                    help="float64/float32 only, and one compiled case per cell")
     p.add_argument("--json", metavar="PATH", help="write the full results as JSON")
+    p.add_argument("--markdown", metavar="PATH",
+                   help="write the matrix as a Markdown table (function x backend)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every failure in full")
     return p
 
@@ -50,13 +52,37 @@ def print_matrix(report, out=sys.stdout):
     width0 = max([len("function"), *map(len, rows)])
     widths = [max(len(h), 10) for h in headers]
     print("worst error in ULP of the result dtype (ok = within bound)", file=out)
-    print("  ".join(["function".ljust(width0), *(h.rjust(w) for h, w in zip(headers, widths))]),
-          file=out)
+    def line(first, texts):
+        padded = (s.rjust(w) for s, w in zip(texts, widths, strict=True))
+        return "  ".join([first.ljust(width0), *padded])
+
+    print(line("function", headers), file=out)
     for r in rows:
         texts = [(_cell_text(cells[(r, t, d)]) if (r, t, d) in cells else "-")
                  for t, d in columns]
-        print("  ".join([r.ljust(width0), *(s.rjust(w) for s, w in zip(texts, widths))]),
-              file=out)
+        print(line(r, texts), file=out)
+
+
+def markdown_matrix(report):
+    """Function × backend:device table; each cell the worst ULP over its dtypes."""
+    targets, rows, worst, ok = [], [], {}, {}
+    for c in report.cells:
+        if c.target not in targets:
+            targets.append(c.target)
+        if c.entry not in rows:
+            rows.append(c.entry)
+        key = (c.entry, c.target)
+        worst[key] = max(worst.get(key, 0.0), c.worst_ulp)
+        ok[key] = ok.get(key, True) and c.passed
+    dtypes = sorted({c.dtype for c in report.cells})
+    lines = [f"Worst error in ULP over {', '.join(dtypes)} (✓ = every check passed)", "",
+             "| function | " + " | ".join(targets) + " |",
+             "|---|" + "---:|" * len(targets)]
+    for r in rows:
+        cells = [(f"{'✓' if ok[(r, t)] else '✗'} {worst[(r, t)]:.2g}" if (r, t) in ok else "-")
+                 for t in targets]
+        lines.append(f"| `{r}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
@@ -97,6 +123,9 @@ def main(argv=None):
           f"{time.perf_counter() - start:.0f} s")
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(markdown_matrix(report))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report.as_dict(), fh, indent=1)

@@ -32,7 +32,7 @@ def isnan(v):
 def _agree(cur, prev):
     if isinstance(cur, list):
         # Rows: an entry that is 0 at both precisions (exp(-inf), log 1) agrees.
-        return all((c == 0 and p == 0) or _agree(c, p) for c, p in zip(cur, prev))
+        return all((c == 0 and p == 0) or _agree(c, p) for c, p in zip(cur, prev, strict=True))
     if not mpmath.isfinite(cur) or not mpmath.isfinite(prev):
         return cur == prev or (mpmath.isnan(cur) and mpmath.isnan(prev))
     if cur == 0:
@@ -311,7 +311,7 @@ def cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean",
             uniform = [mpmath.mpf(1) / n_unmasked if (u and n_unmasked) else mpmath.mpf(0)
                        for u in unmasked]
             if probabilities:
-                q = [(1 - eps) * mpf(v) + eps * u for v, u in zip(trows[i], uniform)]
+                q = [(1 - eps) * mpf(v) + eps * u for v, u in zip(trows[i], uniform, strict=True)]
                 losses[i] = mpmath.fsum(w[c] * mul0(q[c], -logp[c]) for c in range(n_classes))
                 if any(isnan(v) for v in q):
                     losses[i] = NAN

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Case", "Entry", "REGISTRY", "register"]
+__all__ = ["REGISTRY", "Case", "Entry", "register"]
 
 
 @dataclass(frozen=True)

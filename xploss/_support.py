@@ -18,6 +18,7 @@ __all__ = [
     "log1p_neg",
     "mul0",
     "namespace",
+    "result_dtype",
     "to_compute",
     "to_output",
 ]
@@ -55,6 +56,19 @@ def const(xp, value, like, dtype=None):
     whole-graph compilation.
     """
     return xp.full((), value, dtype=like.dtype if dtype is None else dtype, device=device(like))
+
+
+def result_dtype(xp, *arrays):
+    """The promoted dtype of ``arrays``, from their dtypes alone.
+
+    Equal dtypes need no promotion; otherwise dtypes (not arrays) are promoted,
+    which every library answers statically (torch.result_type on tensors is
+    not traceable by torch.compile).
+    """
+    dtypes = [a.dtype for a in arrays if a is not None]
+    if all(d == dtypes[0] for d in dtypes):
+        return dtypes[0]
+    return xp.result_type(*dtypes)
 
 
 def compute_dtype(xp, dtype):

@@ -21,6 +21,7 @@ from ._support import (
     log1p_neg,
     mul0,
     namespace,
+    result_dtype,
 )
 from .primitives import _cross_terms, _log_softmax, _softplus_pair
 
@@ -46,7 +47,7 @@ def _binary_prepare(fname, input, target, weight, extra=None):
     _checks.same_shape(fname, "input", input, "target", target)
     if weight is not None:
         _checks.floating(xp, fname, "weight", weight)
-    return xp, compute_dtype(xp, xp.result_type(input, target))
+    return xp, compute_dtype(xp, result_dtype(xp, input, target))
 
 
 def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weight=None,
@@ -212,7 +213,7 @@ def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothin
             raise ValueError(msg)
     dtype = compute_dtype(xp, input.dtype)
     if probabilities:
-        dtype = compute_dtype(xp, xp.result_type(input, target))
+        dtype = compute_dtype(xp, result_dtype(xp, input, target))
     x = xp.moveaxis(input, axis, -1)
     x = x if x.dtype == dtype else xp.astype(x, dtype)
     return xp, x, _cast_like(xp, weight, x), probabilities, axis

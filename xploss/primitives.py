@@ -21,7 +21,17 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._support import const, expm1_neg, log1p_neg, mul0, namespace, to_compute, to_output
+from ._support import (
+    const,
+    device,
+    expm1_neg,
+    log1p_neg,
+    mul0,
+    namespace,
+    result_dtype,
+    to_compute,
+    to_output,
+)
 
 __all__ = [
     "langevin",
@@ -101,7 +111,13 @@ def _shifted(xp, x, axis):
     decides its log-softmax. A NaN anywhere in a row makes the row NaN.
     """
     zero = const(xp, 0.0, x)
-    m = xp.max(x, axis=axis, keepdims=True)
+    if math.prod(x.shape) == 0:
+        # An empty array has no maximum to read (and Dask's max over zero rows
+        # raises); -inf is the maximum of an empty set. Shapes are static.
+        shape = tuple(1 if i in axis else n for i, n in enumerate(x.shape))
+        m = xp.full(shape, -math.inf, dtype=x.dtype, device=device(x))
+    else:
+        m = xp.max(x, axis=axis, keepdims=True)
     is_max = x == m
     finite_m = xp.isfinite(m)
     m_safe = xp.where(finite_m, m, zero)
@@ -275,7 +291,8 @@ def sigmoid(x, /):
     >>> import array_api_strict as xp
     >>> import xploss
     >>> xploss.sigmoid(xp.asarray([-800.0, -50.0, 0.0, 800.0]))
-    Array([0.00000000e+000, 1.92874985e-022, 5.00000000e-001, 1.00000000e+000],      dtype=array_api_strict.float64)
+    Array([0.00000000e+000, 1.92874985e-022, 5.00000000e-001, 1.00000000e+000],
+          dtype=array_api_strict.float64)
     """
     xp, xc = _prepare("sigmoid", x)
     return to_output(xp, _sigmoid(xp, xc), x.dtype)
@@ -330,14 +347,15 @@ def _xlogy_like(fname, x, y, *, log1p):
     xp = namespace(fname, x=x, y=y)
     _checks.floating(xp, fname, "x", x)
     _checks.floating(xp, fname, "y", y)
-    dtype = xp.result_type(x, y)
+    dtype = result_dtype(xp, x, y)
     xc = to_compute(xp, xp.astype(x, dtype))
     yc = to_compute(xp, xp.astype(y, dtype))
     pole = -1.0 if log1p else 0.0
     # x = 0 makes the product 0 even where the log is infinite (y at the pole or
     # y = inf): that y is replaced by a harmless one before the log, so the value
     # and both derivatives are finite. A NaN y still gives NaN.
-    unsafe = (xc == 0) & ((yc == pole) | xp.isinf(yc))
+    at_pole = yc == pole
+    unsafe = at_pole | ((xc == 0) & xp.isinf(yc))
     ys = xp.where(unsafe, const(xp, pole + 1.0, yc), yc)
     if log1p:
         # log1p(y) rounds to y below the smallest normal; some libraries' log1p
@@ -348,6 +366,8 @@ def _xlogy_like(fname, x, y, *, log1p):
         logs = xp.where((ys < tiny) & (ys > -tiny), ys, logs)
     else:
         logs = xp.log(ys)
+    # At the pole: x * (-inf), i.e. -inf * sign(x), and 0 for x = 0; no log(0) evaluated.
+    logs = xp.where(at_pole & (xc != 0), const(xp, -math.inf, ys), logs)
     return to_output(xp, xc * logs, dtype)
 
 
@@ -386,7 +406,7 @@ def xlogy(x, y, /):
 
 
 def xlog1py(x, y, /):
-    r""":math:`x \operatorname{log1p}(y)`, with :math:`0 \operatorname{log1p}(y) = 0` except for NaN.
+    r""":math:`x \operatorname{log1p}(y)`, with 0 for ``x = 0`` unless ``y`` is NaN.
 
     Parameters
     ----------

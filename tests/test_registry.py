@@ -1,0 +1,53 @@
+"""The registry covers the public API, and the suite catches a planted bug."""
+
+import inspect
+
+import numpy as np
+import pytest
+from xploss.conformance import Entry, load_catalog
+from xploss.conformance.runner import run_cell
+
+import xploss
+from xploss import backends
+
+REGISTRY = load_catalog()
+
+
+def test_every_public_function_is_registered():
+    assert set(xploss.__all__) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", xploss.__all__)
+def test_signature_arrays_positional_options_keyword(name):
+    params = inspect.signature(getattr(xploss, name)).parameters.values()
+    for p in params:
+        if p.default is inspect.Parameter.empty:
+            assert p.kind is inspect.Parameter.POSITIONAL_ONLY, p
+        else:
+            assert p.kind is inspect.Parameter.KEYWORD_ONLY, p
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_entry_has_cases(name, dtype):
+    assert REGISTRY[name].cases(dtype)
+
+
+def _naive_softplus(x):
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    return xp.log(1.0 + xp.exp(x))
+
+
+def test_planted_naive_softplus_is_caught():
+    """The textbook formula overflows and underflows: the suite must say where."""
+    good = REGISTRY["softplus"]
+    planted = Entry("softplus", _naive_softplus, good.reference, good.cases)
+    (numpy_cpu,) = backends.get("numpy").targets()
+    with np.errstate(all="ignore"):
+        cell = run_cell(planted, numpy_cpu, "float64")
+    assert not cell.passed
+    text = "\n".join(cell.failures)
+    assert "[special]" in text
+    assert "reproduce('softplus', 'special', 'numpy:cpu', 'float64')" in text
