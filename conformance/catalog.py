@@ -360,3 +360,276 @@ def _nll_cases(dtype):
 
 
 register(Entry("nll_loss", xploss.nll_loss, ref.nll_loss, _nll_cases, half_result="float32"))
+
+
+# ----------------------------------------------------------- divergences, focal
+
+
+def _kl_cases(dtype):
+    eps, tiny, sub, big = FINFO[dtype]
+    logp = -np.array([v for v in magnitudes(dtype)
+                      if (tiny <= v <= min(big, 1e30)) or v == 0])
+    t = unit_values(dtype)
+    t = t[(t == 0) | (t >= tiny)]
+    rng = np.random.default_rng(8)
+    lp = np.log(rng.dirichlet(np.ones(4), 3))
+    tp = rng.dirichlet(np.ones(4), 3)
+    tp[0, 1] = 0.0
+    # Inputs equal to log t: the term cancels (the bound is relative to t(|log t| + |x|)).
+    near = np.log(tp[1:]) * (1 + 1e-3)
+    return [
+        Case("grid", grid(logp, t), {"reduction": "none"}),
+        Case("zero_target_masked_input", (arr(-INF, -INF, -2.0), arr(0.0, 0.5, 0.0)),
+             {"reduction": "none"}, no_grad=(0, 1)),
+        Case("near_cancellation", (near, tp[1:]), {"reduction": "none"}),
+        Case("batchmean", (lp, tp), {"reduction": "batchmean"}, summands=lp.size),
+        Case("mean", (lp, tp), {}, summands=lp.size),
+        Case("log_target", (lp, np.log(tp + 1e-300)), {"reduction": "sum", "log_target": True},
+             summands=lp.size),
+        Case("log_target_masked", (arr(-1.0, -INF, NAN), arr(-INF, -INF, -INF)),
+             {"reduction": "none", "log_target": True}),
+        Case("nan", (arr(NAN, -1.0), arr(0.0, NAN)), {"reduction": "none"}),
+    ]
+
+
+def _kl_scale(args, kwargs, exact):
+    """t·(|log t| + |x|) (e^t·(|t| + |x|) for log targets): the term's cancellation scale."""
+    x, t = (np.asarray(a, dtype=np.float64) for a in args)
+    with np.errstate(all="ignore"):
+        if kwargs.get("log_target"):
+            s = np.exp(t) * (np.abs(t) + np.abs(x))
+        else:
+            s = t * (np.abs(np.log(np.where(t > 0, t, 1.0))) + np.abs(x))
+        s = np.where(np.isfinite(s), s, 0.0)
+    if kwargs.get("reduction", "mean") == "none":
+        return np.maximum(s, np.abs(exact))
+    total = np.sum(s)
+    if kwargs.get("reduction", "mean") == "mean":
+        total = total / max(s.size, 1)
+    elif kwargs.get("reduction") == "batchmean":
+        total = total / max(s.shape[0], 1)
+    return np.maximum(total, np.abs(exact))
+
+
+register(Entry("kl_div", xploss.kl_div, ref.kl_div, _kl_cases, differentiable=(0, 1),
+               half_result="float32", scale=_kl_scale))
+
+
+# Known limitation, documented in the focal losses: where the loss itself is
+# near finfo.max (logits near ±finfo.max), the backward pass forms loss·γ before
+# multiplying by a vanishing derivative, and overflows; the exact gradient is
+# finite. These logits get their own cases, with the value checked and the
+# gradient not.
+EXTREME = 1e300
+
+
+def _sigmoid_focal_cases(dtype):
+    all_x = signed(dtype)
+    x = all_x[np.abs(all_x) < min(EXTREME, FINFO[dtype][3] / 4)]
+    extreme_x = all_x[np.abs(all_x) >= min(EXTREME, FINFO[dtype][3] / 4)]
+    t = unit_values(dtype)
+    rng = np.random.default_rng(9)
+    xs, ts = rng.normal(0, 4, (3, 4)), rng.uniform(0, 1, (3, 4))
+    cases = []
+    for gamma in (0.0, 0.5, 2.0, 5.0):
+        for alpha in (0.25, -1.0):
+            cases.append(Case(f"grid_gamma{gamma:g}_alpha{alpha:g}", grid(x, t),
+                              {"gamma": gamma, "alpha": alpha}))
+    cases += [
+        Case("extreme_logits", grid(extreme_x, t), {"gamma": 2.0}, no_grad=(0,)),
+        Case("matching_infinities", (arr(INF, -INF), arr(1.0, 0.0)), {"gamma": 0.5}),
+        Case("mean", (xs, ts), {"reduction": "mean"}, summands=xs.size),
+        Case("sum", (xs, ts), {"reduction": "sum", "gamma": 5.0}, summands=xs.size),
+    ]
+    return cases
+
+
+def _focal_scale(args, kwargs, exact):
+    """|loss|·(1 + γ·|log(1 - p_t)|): the modulating factor exp(γ·log(1 - p_t)) turns
+    an absolute error of a few ULP in log(1 - p_t) into this relative error; a
+    bound free of it needs log(1 - p_t) in double-word precision."""
+    x, t = (np.asarray(a, dtype=np.float64) for a in args)
+    gamma = kwargs.get("gamma", 2.0)
+    with np.errstate(all="ignore"):
+        q = t / (1 + np.exp(x)) + (1 - t) / (1 + np.exp(-x))
+        log_q = np.where(q > 0, np.log(np.where(q > 0, q, 1.0)), -np.logaddexp(x, 0) * 0)
+        # Where q underflows in float64, its log is -softplus(±x)-like: use |x|.
+        log_q = np.where(q > 0, log_q, -np.abs(x))
+        factor = 1 + gamma * np.abs(log_q)
+    if kwargs.get("reduction", "none") == "none":
+        return np.abs(exact) * factor
+    return np.abs(exact) * np.max(factor)
+
+
+register(Entry("sigmoid_focal_loss", xploss.sigmoid_focal_loss, ref.sigmoid_focal_loss,
+               _sigmoid_focal_cases, differentiable=(0,), half_result="float32",
+               scale=_focal_scale))
+
+
+def _softmax_class_cases(dtype, options):
+    """Class-distribution cases (as cross_entropy's) for each option set."""
+    rng = np.random.default_rng(10)
+    tables = logit_rows(dtype)
+    c = N_CLASSES
+    w = rng.uniform(0.2, 2.0, c)
+    eps = FINFO[dtype][0]
+    soft = arr([1 - eps, eps / 2, eps / 2, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, 0.0],
+               [0.2, 0.2, 0.2, 0.2, 0.2], [1e-8, 1 - 2e-8, 1e-8, 0.0, 0.0])
+    cases = []
+    for tag, opts in options:
+        for name in ("ordinary", "confident", "huge", "ties"):
+            x = tables[name]
+            # Rows with logits near ±finfo.max: see EXTREME (focal losses only).
+            no_grad = (0, 1) if name == "huge" and "gamma" in opts else ()
+            cases.append(Case(f"{name}_{tag}", (x, _labels_for(x, rng)),
+                              {"reduction": "none", **opts}, summands=c, no_grad=no_grad))
+        x = tables["ordinary"]
+        y = _labels_for(x, rng)
+        y[1] = -100
+        cases += [
+            Case(f"weighted_mean_ignore_{tag}", (x, y), {"weight": w, **opts},
+                 summands=c * x.shape[0]),
+            Case(f"masked_smoothing_{tag}", (tables["masked"], np.array([2, 4, 0])),
+                 {"reduction": "none", "label_smoothing": 0.2, **opts}, summands=c),
+            # d/d target = -log p reaches 2·finfo.max; see EXTREME for the input.
+            Case(f"soft_huge_{tag}", (tables["huge"], soft), {"reduction": "none", **opts},
+                 summands=c, no_grad=(0, 1) if "gamma" in opts else (1,)),
+            Case(f"ignored_garbage_{tag}", (arr([NAN, 1.0, 2.0, 3.0, 4.0],
+                                                [0.0, 1.0, -2.0, 0.5, 3.0]),
+                                            np.array([-100, 3])), opts, summands=c),
+        ]
+    return cases
+
+
+def _softmax_focal_scale(args, kwargs, exact):
+    """|loss|·(1 + γ·max_c |log(1 - p_c)|), as for sigmoid_focal_loss, per row."""
+    x = np.asarray(args[0], dtype=np.float64)
+    axis = kwargs.get("axis")
+    axis = (1 if x.ndim >= 2 else 0) if axis is None else axis
+    x = np.moveaxis(x, axis, -1)
+    with np.errstate(all="ignore"):
+        top = np.sort(np.where(np.isnan(x), -np.inf, x), axis=-1)
+        # |log(1 - p_max)| is about the gap to the runner-up; other classes are smaller.
+        gap = np.where(np.isfinite(top[..., -1] - top[..., -2]), top[..., -1] - top[..., -2], 0)
+        factor = 1 + kwargs.get("gamma", 2.0) * (np.abs(gap) + np.log(x.shape[-1]))
+    if kwargs.get("reduction", "mean") == "none":
+        return np.abs(exact) * factor
+    return np.abs(exact) * np.max(factor)
+
+
+register(Entry("softmax_focal_loss", xploss.softmax_focal_loss, ref.softmax_focal_loss,
+               lambda d: _softmax_class_cases(d, [("g0.5", {"gamma": 0.5}),
+                                                  ("g2_a", {"gamma": 2.0, "alpha": 0.25}),
+                                                  ("g5", {"gamma": 5.0})]),
+               differentiable=(0, 1), half_result="float32", scale=_softmax_focal_scale))
+register(Entry("poly1_cross_entropy", xploss.poly1_cross_entropy, ref.poly1_cross_entropy,
+               lambda d: _softmax_class_cases(d, [("e1", {}), ("e2", {"epsilon": 2.0})]),
+               differentiable=(0, 1), half_result="float32"))
+
+
+# ------------------------------------------------------------------ margins
+
+
+def _pm_one_cases(dtype, zero_labels):
+    x = signed(dtype)
+    eps = FINFO[dtype][0]
+    labels = [-1.0, 1.0] + ([0.0] if zero_labels else [])
+    kink = np.array([1.0, 1 - eps / 2, 1 + eps, 0.5, 2.0, 1 - 1e-3])
+    rng = np.random.default_rng(11)
+    xs = rng.normal(0, 2, (3, 4))
+    ys = rng.choice(labels, (3, 4))
+    return [
+        Case("grid", grid(x, labels), {"reduction": "none"}),
+        Case("near_kink", grid(np.concatenate([kink, -kink]), labels), {"reduction": "none"}),
+        Case("masked", (arr(-INF, -INF), arr(-1.0, -1.0)), {"reduction": "none"}),
+        Case("mean", (xs, ys), {}, summands=xs.size),
+        Case("sum", (xs, ys), {"reduction": "sum"}, summands=xs.size),
+    ]
+
+
+register(Entry("soft_margin_loss", xploss.soft_margin_loss, ref.soft_margin_loss,
+               lambda d: _pm_one_cases(d, False), half_result="float32"))
+register(Entry("hinge_loss", xploss.hinge_loss, ref.hinge_loss,
+               lambda d: _pm_one_cases(d, True), half_result="float32"))
+register(Entry("squared_hinge_loss", xploss.squared_hinge_loss, ref.squared_hinge_loss,
+               lambda d: _pm_one_cases(d, True), half_result="float32"))
+
+
+def _multilabel_soft_cases(dtype):
+    tables = logit_rows(dtype)
+    rng = np.random.default_rng(12)
+    c = N_CLASSES
+    hard = rng.integers(0, 2, (6, c)).astype(np.float64)
+    eps = FINFO[dtype][0]
+    soft = np.resize(np.array([0.0, 1.0, eps / 2, 1 - eps / 2, 0.5]), (4, c))
+    return [
+        Case("ordinary_none", (tables["ordinary"], hard), {"reduction": "none"}, summands=c),
+        Case("huge_soft_none", (tables["huge"], soft), {"reduction": "none"}, summands=c),
+        Case("weighted_mean", (tables["ordinary"], hard), {"weight": rng.uniform(0, 2, c)},
+             summands=6 * c),
+        Case("unbatched", (tables["confident"][0], hard[0]), {}, summands=c),
+    ]
+
+
+register(Entry("multilabel_soft_margin_loss", xploss.multilabel_soft_margin_loss,
+               ref.multilabel_soft_margin_loss, _multilabel_soft_cases, half_result="float32"))
+
+
+def _index_margin_cases(dtype, extra):
+    rng = np.random.default_rng(13)
+    tables = logit_rows(dtype)
+    cases = []
+    for name in ("ordinary", "confident", "huge", "tiny", "masked", "ties"):
+        x = tables[name]
+        y = _labels_for(x, rng)
+        if name == "masked":
+            y = np.array([2, 4, 0])
+        for tag, opts in extra:
+            cases.append(Case(f"{name}_{tag}", (x, y), {"reduction": "none", **opts},
+                              summands=N_CLASSES))
+    x = tables["ordinary"]
+    cases += [
+        Case("mean", (x, _labels_for(x, rng)), {}, summands=x.shape[0] * N_CLASSES),
+        Case("out_of_range_target", (x[:2], np.array([5, -1])), {"reduction": "none"}),
+        Case("unbatched", (x[0], np.array(2)), {}, summands=N_CLASSES),
+    ]
+    return cases
+
+
+def _multiclass_hinge_cases(dtype):
+    rng = np.random.default_rng(14)
+    channels_last = (rng.normal(0, 3, (2, 3, N_CLASSES)), rng.integers(0, N_CLASSES, (2, 3)))
+    return [*_index_margin_cases(dtype, [("m1", {}), ("m0.5", {"margin": 0.5})]),
+            Case("axis_last", channels_last, {"reduction": "none", "axis": -1})]
+
+
+register(Entry("multiclass_hinge_loss", xploss.multiclass_hinge_loss, ref.multiclass_hinge_loss,
+               _multiclass_hinge_cases, half_result="float32"))
+register(Entry("multi_margin_loss", xploss.multi_margin_loss, ref.multi_margin_loss,
+               lambda d: _index_margin_cases(
+                   d, [("p1", {}), ("p2", {"p": 2}),
+                       ("weighted", {"margin": 0.5,
+                                     "weight": np.linspace(0.5, 2.0, N_CLASSES)})]),
+               half_result="float32"))
+
+
+def _multilabel_margin_cases(dtype):
+    tables = logit_rows(dtype)
+    labels = np.array([[3, 0, -1, 1, 2], [1, -1, -1, -1, -1], [0, 1, 2, 3, 4],
+                       [-1, 2, 3, 0, 0], [4, 2, -1, 0, 0], [0, 4, -1, -1, -1]])
+    return [
+        Case(f"{name}_none", (x, labels[: x.shape[0]]), {"reduction": "none"},
+             summands=N_CLASSES * N_CLASSES)
+        for name, x in tables.items() if name != "masked"
+    ] + [
+        Case("masked_none", (tables["masked"], np.array([[2, 4, -1, 0, 0], [4, -1, 0, 0, 0],
+                                                        [0, 3, -1, 1, 1]])),
+             {"reduction": "none"}, summands=N_CLASSES * N_CLASSES),
+        Case("mean", (tables["ordinary"], labels), {}, summands=6 * N_CLASSES * N_CLASSES),
+        Case("unbatched", (tables["ordinary"][0], labels[0]), {},
+             summands=N_CLASSES * N_CLASSES),
+    ]
+
+
+register(Entry("multilabel_margin_loss", xploss.multilabel_margin_loss,
+               ref.multilabel_margin_loss, _multilabel_margin_cases, half_result="float32"))

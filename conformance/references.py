@@ -286,8 +286,10 @@ def _class_axis(ndim, axis):
     return (1 if ndim >= 2 else 0) if axis is None else axis % ndim
 
 
-def cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0, axis=None):
+def _class_loss(x, target, weight, ignore_index, reduction, label_smoothing, axis, term):
+    """Sum over classes of w_c * term(q_c, p_c, 1 - p_c, log p_c) per row, with
+    q the one-hot of a class index (or the given probabilities), label smoothing
+    spread over unmasked classes, ignored targets 0 and cross_entropy's mean."""
     axis = _class_axis(np.ndim(x), axis)
     rows, lead = _rows(x, axis)
     n_rows, n_classes = rows.shape
@@ -305,29 +307,57 @@ def cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean",
             if not probabilities and labels[i] == ignore_index:
                 losses[i], dens[i] = mpmath.mpf(0), mpmath.mpf(0)
                 continue
+            if not probabilities and not 0 <= int(labels[i]) < n_classes:
+                losses[i], dens[i] = NAN, mpmath.mpf(0)
+                continue
             logp = log_softmax_row([mpf(v) for v in rows[i]])
+            p = [NAN if isnan(v) else mpmath.exp(v) for v in logp]
+            # 1 - p_c as the sum of the other probabilities: no cancellation.
+            rest = [mpmath.fsum(p[:c] + p[c + 1:]) for c in range(n_classes)]
             unmasked = [v != -INF for v in rows[i]]
             n_unmasked = sum(unmasked)
             uniform = [mpmath.mpf(1) / n_unmasked if (u and n_unmasked) else mpmath.mpf(0)
                        for u in unmasked]
             if probabilities:
-                q = [(1 - eps) * mpf(v) + eps * u for v, u in zip(trows[i], uniform, strict=True)]
-                losses[i] = mpmath.fsum(w[c] * mul0(q[c], -logp[c]) for c in range(n_classes))
-                if any(isnan(v) for v in q):
-                    losses[i] = NAN
+                t = [mpf(v) for v in trows[i]]
                 dens[i] = mpmath.mpf(1)
+            else:
+                y = int(labels[i])
+                t = [mpmath.mpf(c == y) for c in range(n_classes)]
+                dens[i] = w[y]
+            q = [(1 - eps) * tc + eps * uc for tc, uc in zip(t, uniform, strict=True)]
+            if any(isnan(v) for v in q + logp):
+                losses[i] = NAN
                 continue
-            y = int(labels[i])
-            if not 0 <= y < n_classes:
-                losses[i], dens[i] = NAN, mpmath.mpf(0)
-                continue
-            nll = w[y] * -logp[y]
-            if eps:
-                smooth = mpmath.fsum(w[c] * mul0(uniform[c], -logp[c]) for c in range(n_classes))
-                nll = (1 - eps) * nll + eps * smooth
-            losses[i], dens[i] = nll, w[y]
+            losses[i] = mpmath.fsum(w[c] * term(q[c], p[c], rest[c], logp[c])
+                                    for c in range(n_classes))
     losses = losses.reshape(lead)
     return reduce(losses, reduction, None if probabilities else dens)
+
+
+def cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, axis=None):
+    return _class_loss(x, target, weight, ignore_index, reduction, label_smoothing, axis,
+                       lambda q, p, rest, logp: mul0(q, -logp))
+
+
+def softmax_focal_loss(x, target, alpha=None, gamma=2.0, weight=None, ignore_index=-100,
+                       reduction="mean", label_smoothing=0.0, axis=None):
+    a = 1 if alpha is None else mpf(alpha)
+    g = mpf(gamma)
+
+    def term(q, p, rest, logp):
+        mod = mpmath.mpf(1) if g == 0 else rest**g
+        return a * mul0(q, -logp) * mod
+
+    return _class_loss(x, target, weight, ignore_index, reduction, label_smoothing, axis, term)
+
+
+def poly1_cross_entropy(x, target, epsilon=1.0, weight=None, ignore_index=-100,
+                        reduction="mean", label_smoothing=0.0, axis=None):
+    e = mpf(epsilon)
+    return _class_loss(x, target, weight, ignore_index, reduction, label_smoothing, axis,
+                       lambda q, p, rest, logp: mul0(q, -logp) + e * q * rest)
 
 
 def nll_loss(x, target, weight=None, ignore_index=-100, reduction="mean", axis=None):
@@ -347,3 +377,126 @@ def nll_loss(x, target, weight=None, ignore_index=-100, reduction="mean", axis=N
                 wy = mpmath.mpf(1) if weight is None else mpf(weight[y])
                 losses[i], dens[i] = -wy * mpf(row[y]), wy
     return reduce(losses.reshape(lead), reduction, dens)
+
+
+# ------------------------------------------------------- divergences, focal
+
+
+def kl_div(x, t, reduction="mean", log_target=False):
+    def term(xv, tv):
+        if log_target:
+            if tv == -INF:
+                return mpmath.mpf(0)
+            return mpmath.exp(tv) * (tv - xv)
+        if tv == 0:
+            return mpmath.mpf(0)
+        if tv < 0:
+            return NAN
+        return tv * (mpmath.log(tv) - xv)
+
+    out = elementwise(term)(x, t)
+    if reduction == "batchmean":
+        total = reduce(out, "sum")
+        return total / max(np.shape(x)[0], 1) if np.ndim(x) else total
+    return reduce(out, reduction)
+
+
+def sigmoid_focal_loss(x, t, alpha=0.25, gamma=2.0, reduction="none"):
+    g = mpf(gamma)
+
+    def term(xv, tv):
+        ce = mul0(tv, softplus(-xv)) + mul0(1 - tv, softplus(xv))
+        q = tv * sigmoid(-xv) + (1 - tv) * sigmoid(xv)  # 1 - p_t
+        loss = ce * (mpmath.mpf(1) if g == 0 else q**g)
+        if alpha >= 0:
+            loss = (mpf(alpha) * tv + (1 - mpf(alpha)) * (1 - tv)) * loss
+        return loss
+
+    return reduce(elementwise(term)(x, t), reduction)
+
+
+# -------------------------------------------------------------- margins
+
+
+def soft_margin_loss(x, y, reduction="mean"):
+    return reduce(elementwise(lambda xv, yv: softplus(-yv * xv))(x, y), reduction)
+
+
+def multilabel_soft_margin_loss(x, y, weight=None, reduction="mean"):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    bce = binary_cross_entropy_with_logits(x, y, weight=None if weight is None else
+                                           np.broadcast_to(weight, x.shape), reduction="none")
+    with mpmath.workdps(DIGITS):
+        per = np.empty(x.shape[:-1], dtype=object)
+        for idx in np.ndindex(per.shape):
+            row = list(bce[idx])
+            per[idx] = NAN if any(isnan(v) for v in row) else mpmath.fsum(row) / x.shape[-1]
+    return reduce(per, reduction)
+
+
+def _hinge(xv, tv):
+    tv = -1 if tv == 0 else tv
+    return max(mpmath.mpf(0), 1 - tv * xv)
+
+
+def hinge_loss(x, t, reduction="mean"):
+    return reduce(elementwise(_hinge)(x, t), reduction)
+
+
+def squared_hinge_loss(x, t, reduction="mean"):
+    return reduce(elementwise(lambda xv, tv: _hinge(xv, tv) ** 2)(x, t), reduction)
+
+
+def _index_rows(x, target, axis, fn):
+    """fn(row of mpf, label) per row; NaN for labels outside [0, C)."""
+    axis = _class_axis(np.ndim(x), axis)
+    rows, lead = _rows(x, axis)
+    labels = np.asarray(target).reshape(-1)
+    out = np.empty(len(rows), dtype=object)
+    with mpmath.workdps(DIGITS):
+        for i, row in enumerate(rows):
+            vals = [mpf(v) for v in row]
+            y = int(labels[i])
+            out[i] = NAN if (not 0 <= y < len(row) or any(isnan(v) for v in vals)) \
+                else fn(vals, y)
+    return out.reshape(lead)
+
+
+def multiclass_hinge_loss(x, target, margin=1.0, reduction="mean", axis=None):
+    def fn(row, y):
+        others = [v for c, v in enumerate(row) if c != y]
+        if not others:
+            return mpmath.mpf(0)
+        return max(mpmath.mpf(0), max(others) + mpf(margin) - row[y])
+
+    return reduce(_index_rows(x, target, axis, fn), reduction)
+
+
+def multi_margin_loss(x, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    def fn(row, y):
+        wy = mpmath.mpf(1) if weight is None else mpf(weight[y])
+        terms = [max(mpmath.mpf(0), mpf(margin) - row[y] + v) ** p
+                 for c, v in enumerate(row) if c != y]
+        return wy * mpmath.fsum(terms) / len(row)
+
+    return reduce(_index_rows(x, target, None, fn), reduction)
+
+
+def multilabel_margin_loss(x, target, reduction="mean"):
+    x = np.asarray(x, np.float64)
+    target = np.asarray(target)
+    rows = x.reshape(-1, x.shape[-1])
+    trows = target.reshape(-1, x.shape[-1])
+    out = np.empty(len(rows), dtype=object)
+    with mpmath.workdps(DIGITS):
+        for n, (row, trow) in enumerate(zip(rows, trows, strict=True)):
+            labels = set()
+            for v in trow:
+                if v == -1:
+                    break
+                labels.add(int(v))
+            vals = [mpf(v) for v in row]
+            terms = [max(mpmath.mpf(0), 1 - (vals[j] - vals[i]))
+                     for j in labels for i in range(len(row)) if i not in labels]
+            out[n] = mpmath.fsum(terms) / len(row) if terms else mpmath.mpf(0)
+    return reduce(out.reshape(x.shape[:-1]), reduction)

@@ -17,6 +17,7 @@ __all__ = [
     "finfo_constants",
     "log1p_neg",
     "mul0",
+    "mul_exp",
     "namespace",
     "result_dtype",
     "to_compute",
@@ -126,6 +127,22 @@ def expm1_neg(xp, x):
     us = xp.where(one, const(xp, 0.5, u), u)
     xs = xp.where(one, const(xp, -math.log(2.0), x), x)
     return xp.where(one, x, (us - 1.0) * (xs / xp.log(us)))
+
+
+def mul_exp(xp, a, g):
+    """``a * exp(g)`` for ``a >= 0``, without a subnormal intermediate.
+
+    Where exp(g) would be subnormal (flushed to 0 by FTZ hardware and
+    compilers) the product is exp(g + log a), which is normal whenever the
+    result is.
+    """
+    zero, one = const(xp, 0.0, a), const(xp, 1.0, a)
+    small = g < math.log(float(xp.finfo(a.dtype).smallest_normal))
+    direct = a * xp.exp(xp.where(small, zero, g))
+    positive = small & (a > 0)
+    via_log = xp.exp(xp.where(positive, g, zero) + xp.log(xp.where(positive, a, one)))
+    # a = 0 gives 0; a NaN stays NaN (chosen by where, not by arithmetic on inf).
+    return xp.where(small, xp.where(a > 0, via_log, xp.where(xp.isnan(a), a, zero)), direct)
 
 
 def mul0(xp, a, b):

@@ -20,16 +20,21 @@ from ._support import (
     finfo_constants,
     log1p_neg,
     mul0,
+    mul_exp,
     namespace,
     result_dtype,
 )
-from .primitives import _cross_terms, _log_softmax, _softplus_pair
+from .primitives import _cross_terms, _log_softmax, _softmax_complement, _softplus_pair
 
 __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "kl_div",
     "nll_loss",
+    "poly1_cross_entropy",
+    "sigmoid_focal_loss",
+    "softmax_focal_loss",
 ]
 
 
@@ -48,6 +53,15 @@ def _binary_prepare(fname, input, target, weight, extra=None):
     if weight is not None:
         _checks.floating(xp, fname, "weight", weight)
     return xp, compute_dtype(xp, result_dtype(xp, input, target))
+
+
+def _bce_terms(xp, x, t, pos_weight=None):
+    """p·t·softplus(-x) + (1 - t)·softplus(x): two non-negative terms, 0·inf = 0."""
+    sp_pos, sp_neg = _softplus_pair(xp, x)  # -log(1 - sigmoid(x)), -log(sigmoid(x))
+    positive = mul0(xp, t, sp_neg)
+    if pos_weight is not None:
+        positive = pos_weight * positive
+    return positive + mul0(xp, 1.0 - t, sp_pos)
 
 
 def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weight=None,
@@ -108,11 +122,7 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
         _checks.floating(xp, fname, "pos_weight", pos_weight)
     x = xp.astype(input, dtype) if input.dtype != dtype else input
     t = xp.astype(target, dtype) if target.dtype != dtype else target
-    sp_pos, sp_neg = _softplus_pair(xp, x)  # -log(1 - sigmoid(x)), -log(sigmoid(x))
-    positive = mul0(xp, t, sp_neg)
-    if pos_weight is not None:
-        positive = _cast_like(xp, pos_weight, x) * positive
-    loss = positive + mul0(xp, 1.0 - t, sp_pos)
+    loss = _bce_terms(xp, x, t, _cast_like(xp, pos_weight, x))
     if weight is not None:
         loss = _cast_like(xp, weight, x) * loss
     return reduce(xp, loss, reduction)
@@ -413,3 +423,310 @@ def nll_loss(input, target, /, *, weight=None, ignore_index=-100, reduction="mea
         w_target = _select(xp, onehot, w)
         loss = w_target * loss
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
+
+
+def kl_div(input, target, /, *, reduction="mean", log_target=False):
+    r"""Kullback–Leibler divergence of ``target`` from the log-probabilities ``input``.
+
+    .. math::
+
+        \ell = t (\log t - x) \quad\text{or, with log_target,}\quad
+        \ell = e^{t} (t - x)
+
+    Parameters
+    ----------
+    input : array
+        Log-probabilities ``x``.
+    target : array
+        Probabilities ``t`` (log-probabilities with ``log_target=True``), the
+        shape of ``input``.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, optional
+        ``'batchmean'`` divides the sum by ``input.shape[0]`` (the mathematical
+        KL divergence per sample); ``'mean'`` by the number of elements.
+    log_target : bool, optional
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    Semantics of ``torch.nn.functional.kl_div``. A zero target contributes
+    exactly 0, also where the log-input is ``-inf``, with finite gradients with
+    respect to both arguments (torch and optax return NaN gradients there);
+    with ``log_target=True`` a ``-inf`` log-target does the same. NaN inputs
+    still give NaN. Where the input nearly equals ``log t`` the term cancels:
+    it is accurate to a few ULP of :math:`t(|\log t| + |x|)`.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([[-0.5, -xp.inf]])
+    >>> t = xp.asarray([[1.0, 0.0]])
+    >>> xploss.kl_div(x, t, reduction="batchmean")
+    Array(0.5, dtype=array_api_strict.float64)
+    """
+    fname = "kl_div"
+    _checks.reduction(fname, reduction, ("none", "mean", "sum", "batchmean"))
+    xp, dtype = _binary_prepare(fname, input, target, None)
+    x = xp.astype(input, dtype) if input.dtype != dtype else input
+    t = xp.astype(target, dtype) if target.dtype != dtype else target
+    zero = const(xp, 0.0, x)
+    if log_target:
+        # exp(t)·(t - x) with exp(-inf)·(-inf - x) = 0; a -inf input there too.
+        absent = t == -math.inf
+        ts = xp.where(absent, zero, t)
+        xs = xp.where(absent & (x == -math.inf), zero, x)
+        loss = xp.where(absent, xp.where(xp.isnan(x), x, zero), xp.exp(ts) * (ts - xs))
+    else:
+        # t·log t - t·x: xlogy's convention 0·log 0 = 0, and 0·(-inf) = 0.
+        ts = xp.where(t == 0, const(xp, 1.0, t), t)
+        loss = t * xp.log(ts) - mul0(xp, t, x)
+    if reduction == "batchmean":
+        total = xp.sum(loss)
+        return total / max(loss.shape[0], 1) if loss.ndim else total
+    return reduce(xp, loss, reduction)
+
+
+def _logaddexp(xp, a, b):
+    """log(e^a + e^b) without overflow; -inf when both are -inf."""
+    a_big = a > b
+    hi = xp.where(a_big, a, b)
+    lo = xp.where(a_big, b, a)
+    finite = xp.isfinite(hi)
+    hi_s = xp.where(finite, hi, const(xp, 0.0, hi))
+    lo_s = xp.where(finite, lo, const(xp, -math.inf, lo))
+    return xp.where(finite, hi_s + xp.log1p(xp.exp(lo_s - hi_s)), hi)
+
+
+def _floor_for(xp, log_q, gamma):
+    """log_q held at -finfo.max / max(γ, 1), so γ·log_q cannot overflow; below it
+    exp(γ·log_q) is 0 either way, and the hold keeps that derivative 0."""
+    floor = -float(xp.finfo(log_q.dtype).max) / max(gamma, 1.0)
+    return xp.where(log_q < floor, const(xp, floor, log_q), log_q)
+
+
+def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="none"):
+    r"""Binary focal loss on logits (Lin et al. 2017).
+
+    .. math::
+
+        \ell = \alpha_t\, (1 - p_t)^{\gamma}\, \mathrm{BCE}(x, t), \qquad
+        1 - p_t = t\,\sigma(-x) + (1 - t)\,\sigma(x)
+
+    Parameters
+    ----------
+    input : array
+        Logits ``x``.
+    target : array
+        Targets ``t`` in [0, 1], the shape of ``input``.
+    alpha : float, optional
+        Weight of the positive class, :math:`\alpha_t = \alpha t + (1-\alpha)(1-t)`;
+        a negative value disables the weighting.
+    gamma : float, optional
+        Focusing exponent, ``>= 0``.
+    reduction : {'none', 'mean', 'sum'}, optional
+        Default ``'none'``, as torchvision's.
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    Semantics of ``torchvision.ops.sigmoid_focal_loss``. The modulating factor
+    is computed in log space, :math:`\exp(\gamma \log(1 - p_t))` with
+    :math:`\log(1 - p_t)` a log-sum-exp of :math:`\log t - \operatorname{softplus}(x)`
+    and :math:`\log(1-t) - \operatorname{softplus}(-x)`: it never underflows to
+    0 before the product does, and its gradient is finite for every
+    :math:`\gamma \ge 0`, including :math:`\gamma < 1` at saturated logits
+    (where :math:`(1-p_t)^{\gamma-1}` is infinite). At :math:`\gamma = 0`,
+    :math:`\alpha < 0` it is :func:`binary_cross_entropy_with_logits`.
+
+    Accuracy: :math:`\exp(\gamma \log(1 - p_t))` turns the few-ULP error of
+    :math:`\log(1 - p_t)` into a relative error of about
+    :math:`\gamma |\log(1 - p_t)|` ULP; the result is within a few ULP of
+    :math:`|\ell|(1 + \gamma |\log(1 - p_t)|)`. Known limitation: for logits
+    within a few orders of magnitude of ``finfo.max``, where the loss itself
+    is near ``finfo.max``, the gradient overflows in the backward pass (the
+    exact gradient is finite).
+
+    References
+    ----------
+    .. [1] T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollár, "Focal Loss for
+       Dense Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([3.0, 40.0])
+    >>> t = xp.asarray([1.0, 1.0])
+    >>> xploss.sigmoid_focal_loss(x, t)
+    Array([2.73208311e-05, 1.91691202e-53], dtype=array_api_strict.float64)
+    """
+    fname = "sigmoid_focal_loss"
+    _checks.reduction(fname, reduction)
+    if not gamma >= 0:
+        msg = f"{fname}: 'gamma' must be >= 0, got {gamma!r}"
+        raise ValueError(msg)
+    xp, dtype = _binary_prepare(fname, input, target, None)
+    x = xp.astype(input, dtype) if input.dtype != dtype else input
+    t = xp.astype(target, dtype) if target.dtype != dtype else target
+    loss = _bce_terms(xp, x, t)
+    if gamma != 0:
+        sp_pos, sp_neg = _softplus_pair(xp, x)
+        neg_inf, zero, one = const(xp, -math.inf, x), const(xp, 0.0, x), const(xp, 1.0, x)
+        pos, neg = t > 0, t < 1
+        log_t = xp.where(pos, xp.log(xp.where(pos, t, one)), neg_inf)
+        log_1mt = xp.where(neg, log1p_neg(xp, -xp.where(neg, t, zero)), neg_inf)
+        log_q = _logaddexp(xp, log_t - sp_pos, log_1mt - sp_neg)  # log(1 - p_t)
+        loss = mul_exp(xp, loss, gamma * _floor_for(xp, log_q, gamma))
+    if alpha >= 0:
+        loss = (alpha * t + (1.0 - alpha) * (1.0 - t)) * loss
+    return reduce(xp, loss, reduction)
+
+
+def _class_distribution_loss(fname, input, target, weight, ignore_index, reduction,
+                             label_smoothing, axis, per_class):
+    """Shared body of the softmax losses written as a sum over classes.
+
+    ``per_class(xp, cross, one_minus_p, log_one_minus_p, q)`` gives each class's
+    term for target distribution ``q``, where ``cross = q * -log p`` (0 where
+    q = 0, and finite where only -log p overflows); class-index targets use their one-hot (with
+    label smoothing spread over unmasked classes), ignored targets contribute
+    exactly 0, and the mean follows ``cross_entropy``.
+    """
+    xp, x, w, probabilities, axis = _class_prepare(fname, input, target, weight, axis,
+                                                   reduction, label_smoothing)
+    zero = const(xp, 0.0, x)
+    if probabilities:
+        q = xp.moveaxis(target, axis, -1)
+        q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
+        valid = None
+    else:
+        onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
+        x = xp.where(valid[..., None], x, zero)
+        q = xp.astype(onehot, x.dtype)
+    if label_smoothing > 0:
+        q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
+    _, one_minus_p, log_one_minus_p = _softmax_complement(xp, x, (x.ndim - 1,))
+    terms = per_class(xp, _cross_terms(xp, x, q, (x.ndim - 1,)), one_minus_p,
+                      log_one_minus_p, q)
+    if w is not None:
+        terms = w * terms
+    loss = xp.sum(terms, axis=-1)
+    if probabilities:
+        return reduce(xp, loss, reduction)
+    w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
+
+
+def softmax_focal_loss(input, target, /, *, alpha=None, gamma=2.0, weight=None,
+                       ignore_index=-100, reduction="mean", label_smoothing=0.0, axis=None):
+    r"""Multi-class focal loss on logits (Lin et al. 2017).
+
+    .. math:: \ell_n = -\sum_c \alpha\, w_c\, q_{nc}\, (1 - p_{nc})^{\gamma} \log p_{nc}
+
+    with :math:`p = \operatorname{softmax}(x)` and ``q`` the one-hot of the
+    class index (or the given probabilities), smoothed as in
+    :func:`cross_entropy`.
+
+    Parameters
+    ----------
+    input, target, weight, ignore_index, reduction, label_smoothing, axis
+        As in :func:`cross_entropy`.
+    alpha : float, optional
+        Constant factor (Keras's ``categorical_focal_crossentropy`` uses 0.25);
+        None for 1.
+    gamma : float, optional
+        Focusing exponent, ``>= 0``.
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    :math:`(1 - p)^{\gamma}` is :math:`\exp(\gamma \log(1 - p))` with
+    :math:`1 - p` formed without cancellation (the sum of the other classes'
+    probabilities for the dominant class), so confident predictions keep
+    their tiny losses and gradients are finite for every :math:`\gamma \ge 0`.
+    At :math:`\gamma = 0` and ``alpha=None`` it is :func:`cross_entropy`.
+    Masking, ignored targets and the mean follow :func:`cross_entropy`.
+    Accuracy and the gradient limitation at logits near ``finfo.max`` are as
+    in :func:`sigmoid_focal_loss`.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([[4.0, 0.0, -xp.inf]])
+    >>> xploss.softmax_focal_loss(x, xp.asarray([0]))
+    Array(5.87156972e-06, dtype=array_api_strict.float64)
+    """
+    fname = "softmax_focal_loss"
+    if not gamma >= 0:
+        msg = f"{fname}: 'gamma' must be >= 0, got {gamma!r}"
+        raise ValueError(msg)
+
+    def per_class(xp, nll, one_minus_p, log_one_minus_p, q):
+        if gamma != 0:
+            nll = mul_exp(xp, nll, gamma * _floor_for(xp, log_one_minus_p, gamma))
+        return nll if alpha is None else alpha * nll
+
+    return _class_distribution_loss(fname, input, target, weight, ignore_index, reduction,
+                                    label_smoothing, axis, per_class)
+
+
+def poly1_cross_entropy(input, target, /, *, epsilon=1.0, weight=None, ignore_index=-100,
+                        reduction="mean", label_smoothing=0.0, axis=None):
+    r"""Poly-1 cross-entropy (PolyLoss, Leng et al. 2022).
+
+    .. math:: \ell_n = \sum_c w_c\, q_{nc} \left[ -\log p_{nc} + \varepsilon (1 - p_{nc}) \right]
+
+    i.e. cross-entropy plus :math:`\varepsilon (1 - p_t)` with
+    :math:`1 - p_t = \sum_c q_c (1 - p_c)`.
+
+    Parameters
+    ----------
+    input, target, weight, ignore_index, reduction, label_smoothing, axis
+        As in :func:`cross_entropy`.
+    epsilon : float, optional
+        Weight of the first polynomial term.
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    Semantics of ``optax.losses.poly_loss_cross_entropy`` for probability
+    targets, extended with :func:`cross_entropy`'s class indices, weights,
+    ignored targets and label smoothing. :math:`1 - p_c` is formed without
+    cancellation, so a confident correct prediction keeps its tiny loss.
+
+    References
+    ----------
+    .. [1] Z. Leng et al., "PolyLoss: A Polynomial Expansion Perspective of
+       Classification Loss Functions", ICLR 2022.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([[25.0, 5.0]])
+    >>> xploss.poly1_cross_entropy(x, xp.asarray([0]))
+    Array(4.12230724e-09, dtype=array_api_strict.float64)
+    """
+    def per_class(xp, cross, one_minus_p, log_one_minus_p, q):
+        return cross + epsilon * (q * one_minus_p)
+
+    return _class_distribution_loss("poly1_cross_entropy", input, target, weight, ignore_index,
+                                    reduction, label_smoothing, axis, per_class)
+

@@ -149,6 +149,34 @@ def _shifted(xp, x, axis):
     return m, d, err, e, u, far
 
 
+def _softmax_complement(xp, x, axis):
+    """(log p, 1 - p, log(1 - p)) of the softmax along ``axis``, each accurate.
+
+    1 - p is never formed by subtracting from 1 where it would cancel: for a
+    maximum it is u / (1 + u) (the sum of the other classes), for any other
+    class p < 1/2 and 1 - p has no cancellation. log(1 - p) is log1p(-p) where
+    p <= 1/2, and log(u) - log1p(u) (two terms of one sign) where p > 1/2.
+    A fully masked row has p = 0 everywhere.
+    """
+    m, d, err, e, u, _ = _shifted(xp, x, axis)
+    s = 1.0 + u
+    log_s = xp.log1p(u)
+    neg_inf, zero, one = const(xp, -math.inf, x), const(xp, 0.0, x), const(xp, 1.0, x)
+    masked_row = m == -math.inf
+    log_p = xp.where(masked_row, neg_inf, (d - log_s) + err)
+    is_max = x == m
+    p = e / s
+    q = xp.where(is_max, u / s, 1.0 - p)
+    q = xp.where(masked_row, one, q)
+    big = p > 0.5  # only a maximum can hold more than half the mass
+    u_safe = xp.where(big & (u > 0), u, one)
+    log_q = xp.where(big, xp.log(u_safe) - log_s,
+                     log1p_neg(xp, -xp.where(big, zero, p)))
+    log_q = xp.where(big & (u == 0), neg_inf, log_q)
+    log_q = xp.where(masked_row, zero, log_q)
+    return log_p, q, log_q
+
+
 def _log_softmax(xp, x, axis):
     m, d, err, _, u, _ = _shifted(xp, x, axis)
     log_s = xp.log1p(u)
