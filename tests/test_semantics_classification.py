@@ -18,14 +18,13 @@ import warnings
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-import xploss  # noqa: E402
+from helpers import assert_close  # noqa: E402
 
-RTOL, ATOL = 1e-10, 1e-12
+import xploss  # noqa: E402
 
 LIBS = ["numpy", "torch"]
 REDUCTIONS = ["none", "mean", "sum"]
@@ -49,26 +48,6 @@ def opt(a, lib):
 
 def as_torch(a):
     return None if a is None else torch.from_numpy(np.array(a, copy=True))
-
-
-def to_numpy(a):
-    if isinstance(a, torch.Tensor):
-        return a.detach().numpy()
-    return np.asarray(a)
-
-
-def assert_close(ours, theirs, lib, *, rtol=RTOL, atol=ATOL):
-    """``ours`` is an array of ``lib`` equal to ``theirs`` (float64, finite)."""
-    if lib == "torch":
-        assert isinstance(ours, torch.Tensor), type(ours)
-    else:
-        assert isinstance(ours, (np.ndarray, np.generic)), type(ours)
-    ours, theirs = to_numpy(ours), to_numpy(theirs)
-    assert ours.shape == theirs.shape
-    assert ours.dtype == np.float64
-    assert theirs.dtype == np.float64
-    assert np.all(np.isfinite(theirs))
-    assert_allclose(ours, theirs, rtol=rtol, atol=atol)
 
 
 def logits(rng, shape, scale=3.0):

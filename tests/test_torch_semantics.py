@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from helpers import assert_close, to_numpy  # noqa: E402
+
 import xploss  # noqa: E402
 
-RTOL, ATOL = 1e-10, 1e-12  # losses and gradients
 PRIM_RTOL = 1e-12  # primitives, elementwise
 
 LIBS = ["numpy", "torch"]
@@ -51,21 +51,6 @@ def to_lib(a, lib):
     if lib == "numpy":
         return a
     return torch.from_numpy(np.array(a, copy=True))
-
-
-def to_numpy(a):
-    if isinstance(a, torch.Tensor):
-        return a.detach().numpy()
-    return np.asarray(a)
-
-
-def assert_close(ours, theirs, *, rtol=RTOL, atol=ATOL):
-    ours, theirs = to_numpy(ours), to_numpy(theirs)
-    assert ours.shape == theirs.shape
-    assert ours.dtype == np.float64
-    assert theirs.dtype == np.float64
-    assert np.all(np.isfinite(theirs))
-    assert_allclose(ours, theirs, rtol=rtol, atol=atol)
 
 
 def logits(rng, shape):
