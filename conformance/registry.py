@@ -79,7 +79,6 @@ class Entry:
     half_result: str = "input"
     scale: Callable | None = None
     reference_takes_dtype: bool = False
-    meta: dict = field(default_factory=dict)
 
     def result_dtype(self, dtype_name: str) -> str:
         if dtype_name in ("float16", "bfloat16") and self.half_result == "float32":
