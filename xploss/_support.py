@@ -99,7 +99,8 @@ def finfo_constants(xp, dtype):
 
 
 def log1p_neg(xp, x):
-    """``log1p(x)`` for ``x`` in [-1, 0], accurate to ~1 ULP on every backend.
+    """``log1p(x)`` for ``x >= -1``, accurate to ~1 ULP on every backend (the
+    library's log1p above -0.25, Goldberg's form below).
 
     XLA's float64 log1p errs by up to 120 ULP on (-0.5, -0.3) (measured with
     jaxlib 0.10.2). There, and below, Goldberg's form is used:

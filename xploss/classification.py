@@ -24,7 +24,7 @@ from ._support import (
     namespace,
     result_dtype,
 )
-from .primitives import _cross_terms, _log_softmax, _softmax_complement, _softplus_pair
+from .primitives import _cross_terms, _log_p, _shifted, _softmax_complement, _softplus_pair
 
 __all__ = [
     "binary_cross_entropy",
@@ -45,19 +45,28 @@ def _cast_like(xp, a, like):
     return a if a.dtype == like.dtype else xp.astype(a, like.dtype)
 
 
-def _binary_prepare(fname, input, target, weight, extra=None):
-    xp = namespace(fname, input=input, target=target, weight=weight, **(extra or {}))
+def _binary_prepare(fname, input, target, weight=None, **extra):
+    """Checks shared by the elementwise (input, target) losses; returns ``xp`` and
+    both arrays in their common compute dtype."""
+    xp = namespace(fname, input=input, target=target, weight=weight, **extra)
     _checks.floating(xp, fname, "input", input)
     _checks.floating(xp, fname, "target", target)
     _checks.same_shape(fname, "input", input, "target", target)
-    if weight is not None:
-        _checks.floating(xp, fname, "weight", weight)
-    return xp, compute_dtype(xp, result_dtype(xp, input, target))
+    for name, a in (("weight", weight), *extra.items()):
+        if a is not None:
+            _checks.floating(xp, fname, name, a)
+    dtype = compute_dtype(xp, result_dtype(xp, input, target))
+    x = input if input.dtype == dtype else xp.astype(input, dtype)
+    t = target if target.dtype == dtype else xp.astype(target, dtype)
+    return xp, x, t
 
 
-def _bce_terms(xp, x, t, pos_weight=None):
-    """p·t·softplus(-x) + (1 - t)·softplus(x): two non-negative terms, 0·inf = 0."""
-    sp_pos, sp_neg = _softplus_pair(xp, x)  # -log(1 - sigmoid(x)), -log(sigmoid(x))
+def _bce_terms(xp, pair, t, pos_weight=None):
+    """p·t·softplus(-x) + (1 - t)·softplus(x): two non-negative terms, 0·inf = 0.
+
+    ``pair`` is ``_softplus_pair(xp, x)``: (-log(1 - sigmoid(x)), -log(sigmoid(x))).
+    """
+    sp_pos, sp_neg = pair
     positive = mul0(xp, t, sp_neg)
     if pos_weight is not None:
         positive = pos_weight * positive
@@ -117,12 +126,8 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
     """
     fname = "binary_cross_entropy_with_logits"
     _checks.reduction(fname, reduction)
-    xp, dtype = _binary_prepare(fname, input, target, weight, {"pos_weight": pos_weight})
-    if pos_weight is not None:
-        _checks.floating(xp, fname, "pos_weight", pos_weight)
-    x = xp.astype(input, dtype) if input.dtype != dtype else input
-    t = xp.astype(target, dtype) if target.dtype != dtype else target
-    loss = _bce_terms(xp, x, t, _cast_like(xp, pos_weight, x))
+    xp, x, t = _binary_prepare(fname, input, target, weight, pos_weight=pos_weight)
+    loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
     if weight is not None:
         loss = _cast_like(xp, weight, x) * loss
     return reduce(xp, loss, reduction)
@@ -180,10 +185,8 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     """
     fname = "binary_cross_entropy"
     _checks.reduction(fname, reduction)
-    xp, dtype = _binary_prepare(fname, input, target, weight)
-    p = xp.astype(input, dtype) if input.dtype != dtype else input
-    t = xp.astype(target, dtype) if target.dtype != dtype else target
-    _, tiny, log_min = finfo_constants(xp, dtype)
+    xp, p, t = _binary_prepare(fname, input, target, weight)
+    _, tiny, log_min = finfo_constants(xp, p.dtype)
     floor = const(xp, log_min, p)
     zero, one = const(xp, 0.0, p), const(xp, 1.0, p)
     at_zero, at_one = p == 0, p == 1
@@ -229,16 +232,26 @@ def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothin
     return xp, x, _cast_like(xp, weight, x), probabilities, axis
 
 
-def _class_index_terms(xp, x, target, ignore_index):
+def _index_prepare(fname, input, target, weight, axis, reduction):
+    """:func:`_class_prepare` for losses that take class indices only."""
+    xp, x, w, probabilities, _ = _class_prepare(fname, input, target, weight, axis, reduction)
+    if probabilities:
+        msg = f"{fname}: 'target' must hold integer class indices, got dtype {target.dtype}"
+        raise TypeError(msg)
+    return xp, x, w
+
+
+def _class_index_terms(xp, x, target, ignore_index=None):
     """Per-target pieces of a class-index loss over the last axis of ``x``.
 
     Returns ``(onehot, valid, in_range)``: the broadcast one-hot of ``target``,
-    the targets that are not ``ignore_index``, and those inside [0, C).
+    the targets that are not ``ignore_index`` (None without one), and those
+    inside [0, C).
     """
     n_classes = x.shape[-1]
     classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
     onehot = target[..., None] == classes
-    valid = target != ignore_index
+    valid = None if ignore_index is None else target != ignore_index
     in_range = (target >= 0) & (target < n_classes)
     return onehot, valid, in_range
 
@@ -336,7 +349,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
         q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
         if label_smoothing > 0:
             q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
-        terms = _cross_terms(xp, x, q, (x.ndim - 1,))
+        terms = _cross_terms(xp, x, q, _shifted(xp, x, (x.ndim - 1,)))
         if w is not None:
             terms = w * terms
         return reduce(xp, xp.sum(terms, axis=-1), reduction)
@@ -345,14 +358,14 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     # Ignored rows are replaced before any arithmetic: their logits, even NaN,
     # reach neither the value nor the gradient.
     x = xp.where(valid[..., None], x, zero)
-    log_p = _log_softmax(xp, x, (x.ndim - 1,))
-    loss = -_select(xp, onehot, log_p)
+    sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves both terms
+    loss = -_select(xp, onehot, _log_p(xp, x, sh))
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
     if w is not None:
         loss = w_target * loss
     if label_smoothing > 0:
         # Masked classes have weight 0 in the uniform part: 0 * inf = 0 there.
-        smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), (x.ndim - 1,))
+        smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), sh)
         if w is not None:
             smooth_terms = w * smooth_terms
         loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)
@@ -411,10 +424,7 @@ def nll_loss(input, target, /, *, weight=None, ignore_index=-100, reduction="mea
     Array(0.1, dtype=array_api_strict.float64)
     """
     fname = "nll_loss"
-    xp, x, w, probabilities, _ = _class_prepare(fname, input, target, weight, axis, reduction)
-    if probabilities:
-        msg = f"{fname}: 'target' must hold integer class indices, got dtype {target.dtype}"
-        raise TypeError(msg)
+    xp, x, w = _index_prepare(fname, input, target, weight, axis, reduction)
     onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
     loss = -_select(xp, onehot & valid[..., None], x)
     if w is None:
@@ -470,9 +480,7 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     """
     fname = "kl_div"
     _checks.reduction(fname, reduction, ("none", "mean", "sum", "batchmean"))
-    xp, dtype = _binary_prepare(fname, input, target, None)
-    x = xp.astype(input, dtype) if input.dtype != dtype else input
-    t = xp.astype(target, dtype) if target.dtype != dtype else target
+    xp, x, t = _binary_prepare(fname, input, target)
     zero = const(xp, 0.0, x)
     if log_target:
         # exp(t)·(t - x) with exp(-inf)·(-inf - x) = 0; a -inf input there too.
@@ -573,12 +581,11 @@ def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="no
     if not gamma >= 0:
         msg = f"{fname}: 'gamma' must be >= 0, got {gamma!r}"
         raise ValueError(msg)
-    xp, dtype = _binary_prepare(fname, input, target, None)
-    x = xp.astype(input, dtype) if input.dtype != dtype else input
-    t = xp.astype(target, dtype) if target.dtype != dtype else target
-    loss = _bce_terms(xp, x, t)
+    xp, x, t = _binary_prepare(fname, input, target)
+    pair = _softplus_pair(xp, x)
+    loss = _bce_terms(xp, pair, t)
     if gamma != 0:
-        sp_pos, sp_neg = _softplus_pair(xp, x)
+        sp_pos, sp_neg = pair
         neg_inf, zero, one = const(xp, -math.inf, x), const(xp, 0.0, x), const(xp, 1.0, x)
         pos, neg = t > 0, t < 1
         log_t = xp.where(pos, xp.log(xp.where(pos, t, one)), neg_inf)
@@ -613,9 +620,9 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
         q = xp.astype(onehot, x.dtype)
     if label_smoothing > 0:
         q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
-    _, one_minus_p, log_one_minus_p = _softmax_complement(xp, x, (x.ndim - 1,))
-    terms = per_class(xp, _cross_terms(xp, x, q, (x.ndim - 1,)), one_minus_p,
-                      log_one_minus_p, q)
+    sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves every term
+    one_minus_p, log_one_minus_p = _softmax_complement(xp, x, sh)
+    terms = per_class(xp, _cross_terms(xp, x, q, sh), one_minus_p, log_one_minus_p, q)
     if w is not None:
         terms = w * terms
     loss = xp.sum(terms, axis=-1)

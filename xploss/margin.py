@@ -19,7 +19,14 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import compute_dtype, const, device, namespace, result_dtype
+from ._support import compute_dtype, const, device, namespace
+from .classification import (
+    _bce_terms,
+    _binary_prepare,
+    _class_index_terms,
+    _index_prepare,
+    _select,
+)
 from .primitives import _softplus_pair, _two_sum_error
 
 __all__ = [
@@ -66,18 +73,6 @@ def _margin_sum(xp, margin, a, b, keep=None):
     return xp.where(a == -math.inf, neg_inf, value)
 
 
-def _binary_prepare(fname, input, target, reduction):
-    xp = namespace(fname, input=input, target=target)
-    _checks.reduction(fname, reduction)
-    _checks.floating(xp, fname, "input", input)
-    _checks.floating(xp, fname, "target", target)
-    _checks.same_shape(fname, "input", input, "target", target)
-    dtype = compute_dtype(xp, result_dtype(xp, input, target))
-    x = input if input.dtype == dtype else xp.astype(input, dtype)
-    t = target if target.dtype == dtype else xp.astype(target, dtype)
-    return xp, x, t
-
-
 def soft_margin_loss(input, target, /, *, reduction="mean"):
     r"""Two-class logistic loss, :math:`\log(1 + e^{-y x})`.
 
@@ -111,7 +106,8 @@ def soft_margin_loss(input, target, /, *, reduction="mean"):
     Array([1.000000e+02, 9.357623e-14], dtype=array_api_strict.float32)
     """
     fname = "soft_margin_loss"
-    xp, x, y = _binary_prepare(fname, input, target, reduction)
+    _checks.reduction(fname, reduction)
+    xp, x, y = _binary_prepare(fname, input, target)
     sp_pos, _ = _softplus_pair(xp, -(y * x))
     return reduce(xp, sp_pos, reduction)
 
@@ -156,15 +152,13 @@ def multilabel_soft_margin_loss(input, target, /, *, weight=None, reduction="mea
     Array(4.24835426e-18, dtype=array_api_strict.float64)
     """
     fname = "multilabel_soft_margin_loss"
-    xp, x, y = _binary_prepare(fname, input, target, reduction)
+    _checks.reduction(fname, reduction)
+    xp, x, y = _binary_prepare(fname, input, target, weight)
     if x.ndim not in (1, 2):
         msg = f"{fname}: 'input' must have shape (N, C) or (C,), got {tuple(x.shape)}"
         raise ValueError(msg)
-    from .classification import _bce_terms
-
-    terms = _bce_terms(xp, x, y)
+    terms = _bce_terms(xp, _softplus_pair(xp, x), y)
     if weight is not None:
-        _checks.floating(xp, fname, "weight", weight)
         terms = xp.astype(weight, x.dtype) * terms
     # Divide before summing: terms near finfo.max must not overflow the sum.
     per_sample = xp.sum(terms / x.shape[-1], axis=-1)
@@ -172,7 +166,8 @@ def multilabel_soft_margin_loss(input, target, /, *, weight=None, reduction="mea
 
 
 def _hinge_margins(fname, input, target, reduction):
-    xp, x, t = _binary_prepare(fname, input, target, reduction)
+    _checks.reduction(fname, reduction)
+    xp, x, t = _binary_prepare(fname, input, target)
     # Keras's convention: labels in {0, 1} become {-1, 1}.
     t = xp.where(t == 0, const(xp, -1.0, t), t)
     # 1 - t·x, exact for t = ±1 up to one rounding (Sterbenz near the kink).
@@ -245,34 +240,11 @@ def squared_hinge_loss(input, target, /, *, reduction="mean"):
 
 
 def _class_index_prepare(fname, input, target, reduction, axis, weight=None):
-    xp = namespace(fname, input=input, target=target, weight=weight)
-    _checks.reduction(fname, reduction)
-    _checks.floating(xp, fname, "input", input)
-    if not xp.isdtype(target.dtype, "integral"):
-        msg = f"{fname}: 'target' must hold integer class indices, got dtype {target.dtype}"
-        raise TypeError(msg)
-    axis = _checks.class_axis(fname, input.ndim, axis)
-    expected = tuple(input.shape[:axis]) + tuple(input.shape[axis + 1:])
-    if tuple(target.shape) != expected:
-        msg = (f"{fname}: 'target' must have the shape of 'input' without its class axis "
-               f"{axis}, {expected}, got {tuple(target.shape)}")
-        raise ValueError(msg)
-    x = xp.moveaxis(input, axis, -1)
-    dtype = compute_dtype(xp, x.dtype)
-    x = x if x.dtype == dtype else xp.astype(x, dtype)
-    n_classes = x.shape[-1]
-    if weight is not None:
-        _checks.floating(xp, fname, "weight", weight)
-        if tuple(weight.shape) != (n_classes,):
-            msg = f"{fname}: 'weight' must have shape ({n_classes},), got {tuple(weight.shape)}"
-            raise ValueError(msg)
-        weight = xp.astype(weight, dtype)
-    classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
-    onehot = target[..., None] == classes
-    in_range = (target >= 0) & (target < n_classes)
-    zero = const(xp, 0.0, x)
-    x_target = xp.sum(xp.where(onehot, x, zero), axis=-1)
-    return xp, x, onehot, in_range, x_target, weight
+    """Class-index checks as in cross_entropy; returns ``xp``, the scores with the
+    class axis last, the one-hot, the in-range mask, the target's score and weight."""
+    xp, x, w = _index_prepare(fname, input, target, weight, axis, reduction)
+    onehot, _, in_range = _class_index_terms(xp, x, target)
+    return xp, x, onehot, in_range, _select(xp, onehot, x), w
 
 
 def _nan_outside(xp, loss, in_range):

@@ -149,8 +149,16 @@ def _shifted(xp, x, axis):
     return m, d, err, e, u, far
 
 
-def _softmax_complement(xp, x, axis):
-    """(log p, 1 - p, log(1 - p)) of the softmax along ``axis``, each accurate.
+def _log_p(xp, x, sh):
+    """log_softmax from the pieces of :func:`_shifted`. A row with every class
+    masked has no distribution: every class keeps log-probability -inf
+    (probability 0), like any masked class."""
+    m, d, err, _, u, _ = sh
+    return xp.where(m == -math.inf, const(xp, -math.inf, x), (d - xp.log1p(u)) + err)
+
+
+def _softmax_complement(xp, x, sh):
+    """(1 - p, log(1 - p)) of the softmax, from the pieces of :func:`_shifted`.
 
     1 - p is never formed by subtracting from 1 where it would cancel: for a
     maximum it is u / (1 + u) (the sum of the other classes), for any other
@@ -158,49 +166,37 @@ def _softmax_complement(xp, x, axis):
     p <= 1/2, and log(u) - log1p(u) (two terms of one sign) where p > 1/2.
     A fully masked row has p = 0 everywhere.
     """
-    m, d, err, e, u, _ = _shifted(xp, x, axis)
+    m, _, _, e, u, _ = sh
     s = 1.0 + u
-    log_s = xp.log1p(u)
     neg_inf, zero, one = const(xp, -math.inf, x), const(xp, 0.0, x), const(xp, 1.0, x)
     masked_row = m == -math.inf
-    log_p = xp.where(masked_row, neg_inf, (d - log_s) + err)
     is_max = x == m
     p = e / s
     q = xp.where(is_max, u / s, 1.0 - p)
     q = xp.where(masked_row, one, q)
     big = p > 0.5  # only a maximum can hold more than half the mass
     u_safe = xp.where(big & (u > 0), u, one)
-    log_q = xp.where(big, xp.log(u_safe) - log_s,
+    log_q = xp.where(big, xp.log(u_safe) - xp.log1p(u),
                      log1p_neg(xp, -xp.where(big, zero, p)))
     log_q = xp.where(big & (u == 0), neg_inf, log_q)
     log_q = xp.where(masked_row, zero, log_q)
-    return log_p, q, log_q
+    return q, log_q
 
 
-def _log_softmax(xp, x, axis):
-    m, d, err, _, u, _ = _shifted(xp, x, axis)
-    log_s = xp.log1p(u)
-    # A row with every class masked has no distribution: every class keeps
-    # log-probability -inf (probability 0), like any masked class.
-    return xp.where(m == -math.inf, const(xp, -math.inf, x), (d - log_s) + err)
-
-
-def _cross_terms(xp, x, q, axis):
-    """``q * -log_softmax(x)`` elementwise, with 0 * inf = 0 (masked classes).
+def _cross_terms(xp, x, q, sh):
+    """``q * -log_softmax(x)`` elementwise from the pieces of :func:`_shifted`,
+    with 0 * inf = 0 (masked classes).
 
     Also where ``-log p`` alone overflows but the product does not (logits of
     opposite signs near ±finfo.max in one row): there the term is evaluated as
     q·log_s + q·m - q·x, three non-negative products with no cancellation.
     """
-    m, d, err, _, u, far = _shifted(xp, x, axis)
-    log_s = xp.log1p(u)
-    neg_inf = const(xp, -math.inf, x)
-    log_p = xp.where(m == -math.inf, neg_inf, (d - log_s) + err)
-    terms = mul0(xp, q, -log_p)
+    m, _, _, _, u, far = sh
+    terms = mul0(xp, q, -_log_p(xp, x, sh))
     zero = const(xp, 0.0, x)
     m_far = xp.where(far, m, zero)
     x_far = xp.where(far, x, zero)
-    return xp.where(far, q * log_s + (q * m_far - q * x_far), terms)
+    return xp.where(far, q * xp.log1p(u) + (q * m_far - q * x_far), terms)
 
 
 def _normalize_axis(fname, ndim, axis):
@@ -389,9 +385,7 @@ def _xlogy_like(fname, x, y, *, log1p):
         # log1p(y) rounds to y below the smallest normal; some libraries' log1p
         # returns 0 for the smallest subnormals, which a large x would magnify.
         tiny = float(xp.finfo(ys.dtype).smallest_normal)
-        logs = xp.where(ys < 0, log1p_neg(xp, xp.where(ys < 0, ys, const(xp, -0.5, ys))),
-                        xp.log1p(ys))
-        logs = xp.where((ys < tiny) & (ys > -tiny), ys, logs)
+        logs = xp.where((ys < tiny) & (ys > -tiny), ys, log1p_neg(xp, ys))
     else:
         logs = xp.log(ys)
     # At the pole: x * (-inf), i.e. -inf * sign(x), and 0 for x = 0; no log(0) evaluated.
@@ -696,7 +690,7 @@ def log_softmax(x, /, *, axis=-1):
     """
     xp, xc = _prepare("log_softmax", x)
     axes = _normalize_axis("log_softmax", x.ndim, axis)
-    return to_output(xp, _log_softmax(xp, xc, axes), x.dtype)
+    return to_output(xp, _log_p(xp, xc, _shifted(xp, xc, axes)), x.dtype)
 
 
 def softmax(x, /, *, axis=-1):
