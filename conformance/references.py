@@ -161,8 +161,20 @@ def log_softmax_row(row):
         return [-mpmath.log(n_pos_inf) if v == INF else -INF for v in row]
     if all(v == -INF for v in row):
         return [-INF] * len(row)
-    lse = logsumexp_row(row)
-    return [v - lse for v in row]
+    m, log_s = _shifted_row(row)
+    # (v - m) - log1p(s): for the dominant class log p = -log1p(s) keeps its full
+    # relative precision, where v - logsumexp would cancel it away.
+    return [(v - m) - log_s for v in row]
+
+
+def _shifted_row(row):
+    """(m, log1p(s)) with m the row's maximum and s the sum of exp(v - m) over
+    every finite entry but one maximum: logsumexp = m + log1p(s)."""
+    finite = [v for v in row if v != -INF]
+    m = max(finite)
+    others = list(finite)
+    others.remove(m)
+    return m, mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for v in others))
 
 
 def logsumexp_row(row):
@@ -170,11 +182,10 @@ def logsumexp_row(row):
         return NAN
     if any(v == INF for v in row):
         return INF
-    finite = [v for v in row if v != -INF]
-    if not finite:
+    if all(v == -INF for v in row):
         return -INF
-    m = max(finite)
-    return m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in finite))
+    m, log_s = _shifted_row(row)
+    return m + log_s
 
 
 def along_axis(fn, x, axis, *, keepdims=True):
@@ -500,3 +511,4 @@ def multilabel_margin_loss(x, target, reduction="mean"):
                      for j in labels for i in range(len(row)) if i not in labels]
             out[n] = mpmath.fsum(terms) / len(row) if terms else mpmath.mpf(0)
     return reduce(out.reshape(x.shape[:-1]), reduction)
+

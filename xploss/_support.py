@@ -7,6 +7,7 @@ array library: the namespace comes from :func:`array_api_compat.array_namespace`
 from __future__ import annotations
 
 import math
+from decimal import Decimal, localcontext
 
 import array_api_compat
 
@@ -16,12 +17,15 @@ __all__ = [
     "expm1_neg",
     "finfo_constants",
     "log1p_neg",
+    "log_split",
     "mul0",
     "mul_exp",
+    "mul_exp_power",
     "namespace",
     "result_dtype",
     "to_compute",
     "to_output",
+    "two_sum_error",
 ]
 
 
@@ -131,19 +135,20 @@ def expm1_neg(xp, x):
 
 
 def mul_exp(xp, a, g):
-    """``a * exp(g)`` for ``a >= 0``, without a subnormal intermediate.
+    """``a * exp(g)`` for ``a >= 0`` and ``g <= 0``, without a subnormal intermediate.
 
     Where exp(g) would be subnormal (flushed to 0 by FTZ hardware and
-    compilers) the product is exp(g + log a), which is normal whenever the
-    result is.
+    compilers, and short of bits even where kept) the product is
+    (a·exp(g/2))·exp(g/2): the halving is exact, and a·exp(g/2) lies between the
+    result and ``a``, so it is normal whenever the result is and never
+    overflows. (Only a result within a factor e² of the smallest normal number,
+    from ``a`` near finfo.max, still meets a subnormal exp(g/2).)
     """
-    zero, one = const(xp, 0.0, a), const(xp, 1.0, a)
+    zero = const(xp, 0.0, a)
     small = g < math.log(float(xp.finfo(a.dtype).smallest_normal))
-    direct = a * xp.exp(xp.where(small, zero, g))
-    positive = small & (a > 0)
-    via_log = xp.exp(xp.where(positive, g, zero) + xp.log(xp.where(positive, a, one)))
-    # a = 0 gives 0; a NaN stays NaN (chosen by where, not by arithmetic on inf).
-    return xp.where(small, xp.where(a > 0, via_log, xp.where(xp.isnan(a), a, zero)), direct)
+    half = xp.exp(xp.where(small, g, zero) * 0.5)
+    via_half = (a * half) * half
+    return xp.where(small, via_half, a * xp.exp(xp.where(small, zero, g)))
 
 
 def mul0(xp, a, b):
@@ -154,3 +159,124 @@ def mul0(xp, a, b):
     """
     zero = const(xp, 0.0, b)
     return a * xp.where((a == 0) & xp.isinf(b), zero, b)
+
+
+def two_sum_error(xp, a, b):
+    """The rounding error of ``a + b`` (Knuth's TwoSum: fl(a+b) + err = a + b exactly)."""
+    s = a + b
+    bv = s - a
+    av = s - bv
+    return (a - av) + (b - bv)
+
+
+def _precision(dtype_finfo):
+    """Significand bits of a float format (53 for float64, 24 for float32)."""
+    return round(-math.log2(float(dtype_finfo.eps))) + 1
+
+
+def _ln2_split(bits):
+    """(ln2_hi, ln2_lo): ln 2 = hi + lo to twice the format's precision, with ``hi``
+    short enough (``bits`` significant bits) that k·hi is exact for every exponent k."""
+    with localcontext() as ctx:
+        ctx.prec = 60
+        ln2 = Decimal(2).ln()
+        hi = math.floor(ln2 * 2**bits) / 2**bits
+        return hi, float(ln2 - Decimal(hi))
+
+
+# Per format (by significand bits): the bits of the largest |exponent| k of a
+# positive number, subnormals included (1075 < 2^11, 150 < 2^8), and the split of
+# ln 2 whose high part times any such k is exact. Built at import, outside traced code.
+_EXPONENT_BITS = {53: 11, 24: 8}
+_LN2 = {p: _ln2_split(p - k) for p, k in _EXPONENT_BITS.items()}
+
+
+def log_split(xp, c):
+    """``log(c)`` for ``0 <= c <= 1`` as an unevaluated sum ``hi + lo``
+    (other values give ``(log c, 0)``).
+
+    The reduction of Cody and Waite: ``c = m·2^k`` with ``k = ceil(log2 c)``
+    and ``m`` in (1/2, 1] (scaled by exact powers of two), then
+    ``log c = k·ln2_hi + (k·ln2_lo + log m)`` where ``k·ln2_hi`` is exact. The
+    absolute error of the sum is about one rounding of ``log m`` (at most
+    ln 2·eps/2), however large ``|log c|`` is, where ``log(c)`` rounded to one
+    float errs by up to ``|log c|·eps/2``. ``lo <= 0``. (W. J. Cody and
+    W. Waite, "Software Manual for the Elementary Functions", 1980, ch. 5.)
+    """
+    fi = xp.finfo(c.dtype)
+    one, zero = const(xp, 1.0, c), const(xp, 0.0, c)
+    k_bits = _EXPONENT_BITS[_precision(fi)]
+    ln2_hi, ln2_lo = _LN2[_precision(fi)]
+    positive = (c > 0) & (c <= 1)
+    k = xp.ceil(xp.log2(xp.where(positive, c, one)))
+    # A flushing (DAZ) backend reads a subnormal c as 0: log2 gives -inf there.
+    vanishing = (c == 0) | (positive & ~xp.isfinite(k))
+    positive = positive & xp.isfinite(k)
+    k = xp.where(positive, k, zero)
+    # m = c·2^-k, built from exact powers of two; every factor moves m towards
+    # (1/2, 1], so no intermediate overflows or underflows.
+    m = xp.where(positive, c, one)
+    rest = -k
+    for b in reversed(range(k_bits)):
+        step = 2 ** b
+        take = rest >= step
+        rest = xp.where(take, rest - step, rest)
+        # 2^step itself overflows for the top bit: apply it as two halves.
+        halves = 2 if step >= math.log2(float(fi.max)) else 1
+        factor = const(xp, 2.0 ** (step // halves), c)
+        for _ in range(halves):
+            m = xp.where(take, m * factor, m)
+    # Outside (0, 1]: -inf at 0 (a constant, so its derivative is 0, not inf), and
+    # the plain log elsewhere (NaN for NaN and negative c, which must propagate).
+    other = xp.where(vanishing, const(xp, -math.inf, c),
+                     xp.log(xp.where(positive | vanishing, one, c)))
+    hi = xp.where(positive, k * ln2_hi, other)
+    lo = xp.where(positive, k * ln2_lo + xp.log(m), zero)
+    return hi, lo
+
+
+def _split_float(value, bits):
+    """``value`` as ``v1 + v2`` with ``v1`` rounded to ``bits`` significant bits."""
+    if value == 0 or not math.isfinite(value):
+        return value, 0.0
+    mant, exp = math.frexp(value)
+    v1 = math.ldexp(round(math.ldexp(mant, bits)), exp - bits)
+    return v1, value - v1
+
+
+def mul_exp_power(xp, a, gamma, hi, lo):
+    """``a·exp(gamma·(hi + lo))`` for ``a >= 0``, ``gamma > 0`` (a Python float)
+    and ``hi + lo <= 0`` a double-word logarithm (``lo`` small).
+
+    ``gamma·hi`` is formed exactly as a rounded product plus its error (Dekker's
+    TwoProduct, with ``gamma`` split on the host and ``hi`` by Veltkamp's
+    splitting), so the result's relative error does not grow with
+    ``gamma·|hi|``: only ``lo`` and the two exponentials round. ``gamma`` is
+    used at full double precision also for float32 arrays. Where
+    ``gamma·(hi + lo)`` is below the log of the smallest subnormal over any
+    finite ``a``, the factor is 0 with zero derivative. (T. J. Dekker, "A
+    floating-point technique for extending the available precision", Numer.
+    Math. 18, 1971.)
+    """
+    fi = xp.finfo(hi.dtype)
+    bits = _precision(fi)
+    s = (bits + 1) // 2
+    fmax = float(fi.max)
+    # Below this the factor underflows for every finite a; the hold also keeps
+    # the splitting below from overflowing.
+    span = math.log(fmax) - finfo_constants(xp, hi.dtype)[2] + 2.0
+    floor = -min(span / gamma, fmax / 2.0 ** (s + 2))
+    low = hi < floor
+    h = xp.where(low, const(xp, floor, hi), hi)
+    lo = xp.where(low, const(xp, 0.0, lo), lo)
+    # gamma = g + g_lo with g the nearest float of the format, g = g1 + g2 exactly.
+    g = _split_float(gamma, bits)[0]  # gamma rounded to the format
+    g_lo = gamma - g
+    g1, g2 = _split_float(g, bits - s)
+    c = h * float(2**s + 1)
+    h1 = c - (c - h)
+    h2 = h - h1
+    p = g * h
+    err = ((g1 * h1 - p) + g1 * h2 + g2 * h1) + g2 * h2
+    small = err + g * lo + g_lo * (h + lo)
+    return mul_exp(xp, a * xp.exp(small), p)

@@ -19,12 +19,21 @@ from ._support import (
     device,
     finfo_constants,
     log1p_neg,
+    log_split,
     mul0,
-    mul_exp,
+    mul_exp_power,
     namespace,
     result_dtype,
+    two_sum_error,
 )
-from .primitives import _cross_terms, _log_p, _shifted, _softmax_complement, _softplus_pair
+from .primitives import (
+    _cross_terms,
+    _log_p,
+    _log_softmax_complement,
+    _shifted,
+    _softmax_complement,
+    _softplus_pair,
+)
 
 __all__ = [
     "binary_cross_entropy",
@@ -498,22 +507,51 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     return reduce(xp, loss, reduction)
 
 
-def _logaddexp(xp, a, b):
-    """log(e^a + e^b) without overflow; -inf when both are -inf."""
-    a_big = a > b
-    hi = xp.where(a_big, a, b)
-    lo = xp.where(a_big, b, a)
-    finite = xp.isfinite(hi)
-    hi_s = xp.where(finite, hi, const(xp, 0.0, hi))
-    lo_s = xp.where(finite, lo, const(xp, -math.inf, lo))
-    return xp.where(finite, hi_s + xp.log1p(xp.exp(lo_s - hi_s)), hi)
+def _sigmoid_log_q(xp, x, t):
+    """log(1 - p_t) = log(t·σ(-x) + (1 - t)·σ(x)) as a double word ``(hi, lo)``.
 
+    With u = e^-|x|, 1 - p_t = (c + c'·u) / (1 + u), where (c, c') = (1 - t, t)
+    for x >= 0 and (t, 1 - t) for x < 0. Its log is the log-add of log c and
+    log c' - |x| minus log1p(u): the logs of t and 1 - t are double words
+    (:func:`log_split`; log1p(-t) for t < 1/2, where it is above -ln 2), the
+    subtraction of |x| keeps its TwoSum error, and the remaining terms are at
+    most ln 2 in magnitude. The absolute error is a few eps however large
+    |log(1 - p_t)| is.
 
-def _floor_for(xp, log_q, gamma):
-    """log_q held at -finfo.max / max(γ, 1), so γ·log_q cannot overflow; below it
-    exp(γ·log_q) is 0 either way, and the hold keeps that derivative 0."""
-    floor = -float(xp.finfo(log_q.dtype).max) / max(gamma, 1.0)
-    return xp.where(log_q < floor, const(xp, floor, log_q), log_q)
+    Beyond |x| = 2·|log(smallest subnormal)| + 16 every term that depends on x
+    other than through -|x| has underflowed (e^-|x| = 0, and the log-add's
+    second term e^(log c' - |x| - log c) = 0): |x| is held there, so those
+    terms' derivatives are exact zeros rather than 0 times an overflowed
+    cotangent.
+    """
+    zero, one = const(xp, 0.0, x), const(xp, 1.0, x)
+    hold = 16.0 - 2.0 * finfo_constants(xp, x.dtype)[2]
+    pos = x >= 0
+    ax = xp.where(pos, x, -x)
+    ax = xp.where(ax > hold, const(xp, hold, x), ax)
+    log_t = log_split(xp, t)
+    # 1 - t is exact for t >= 1/2 (Sterbenz); below, log1p(-t) is in (-ln 2, 0].
+    upper = t >= 0.5
+    log_1mt_hi, log_1mt_lo = log_split(xp, xp.where(upper, 1.0 - t, one))
+    log_1mt = (xp.where(upper, log_1mt_hi, log1p_neg(xp, -xp.where(upper, zero, t))),
+               xp.where(upper, log_1mt_lo, zero))
+    c_hi, c_lo = xp.where(pos, log_1mt[0], log_t[0]), xp.where(pos, log_1mt[1], log_t[1])
+    s_hi, s_lo = xp.where(pos, log_t[0], log_1mt[0]), xp.where(pos, log_t[1], log_1mt[1])
+    s_fin = xp.isfinite(s_hi)
+    s_safe = xp.where(s_fin, s_hi, zero)
+    b_hi = xp.where(s_fin, s_safe - ax, s_hi)
+    b_lo = xp.where(s_fin, s_lo + two_sum_error(xp, s_safe, -ax), zero)
+    top = c_hi >= b_hi
+    hi, lo = xp.where(top, c_hi, b_hi), xp.where(top, c_lo, b_lo)
+    o_hi, o_lo = xp.where(top, b_hi, c_hi), xp.where(top, b_lo, c_lo)
+    # log-add: hi + log1p(exp(d)), d = other - top <= 0 (-inf when the other is 0).
+    both = xp.isfinite(o_hi) & xp.isfinite(hi)
+    d = xp.where(both, (xp.where(both, o_hi, zero) - xp.where(both, hi, zero)) + (o_lo - lo),
+                 const(xp, -math.inf, x))
+    add = xp.log1p(xp.exp(d))
+    new_hi = hi + add
+    lo = lo + two_sum_error(xp, hi, xp.where(xp.isfinite(hi), add, zero))
+    return new_hi, lo - xp.log1p(xp.exp(-ax))
 
 
 def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="none"):
@@ -554,13 +592,17 @@ def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="no
     (where :math:`(1-p_t)^{\gamma-1}` is infinite). At :math:`\gamma = 0`,
     :math:`\alpha < 0` it is :func:`binary_cross_entropy_with_logits`.
 
-    Accuracy: :math:`\exp(\gamma \log(1 - p_t))` turns the few-ULP error of
-    :math:`\log(1 - p_t)` into a relative error of about
-    :math:`\gamma |\log(1 - p_t)|` ULP; the result is within a few ULP of
-    :math:`|\ell|(1 + \gamma |\log(1 - p_t)|)`. Known limitation: for logits
-    within a few orders of magnitude of ``finfo.max``, where the loss itself
-    is near ``finfo.max``, the gradient overflows in the backward pass (the
-    exact gradient is finite).
+    Accuracy: :math:`\log(1 - p_t)` is carried as a double word (a rounded
+    sum of two floats), so its absolute error stays at a few eps however large
+    :math:`|\log(1 - p_t)|` grows, and :math:`\gamma \log(1 - p_t)` is
+    multiplied exactly (Dekker's product). Of that error :math:`\delta`
+    (in eps), the factor :math:`(1 - p_t)^\gamma` keeps :math:`\gamma\delta`
+    ULP: :math:`\delta \approx 1/2` for hard labels (0 and 1) and up to
+    about 2 for soft ones. The result is within :math:`4 + \gamma\delta` ULP;
+    measured (random sweeps on NumPy, PyTorch and JAX), hard labels stay
+    within 4 ULP up to :math:`\gamma = 5`, and soft labels within 4 ULP up to
+    :math:`\gamma = 2` and 10 ULP at :math:`\gamma = 5`. Values and
+    gradients are finite for every finite logit, ``±finfo.max`` included.
 
     References
     ----------
@@ -585,13 +627,7 @@ def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="no
     pair = _softplus_pair(xp, x)
     loss = _bce_terms(xp, pair, t)
     if gamma != 0:
-        sp_pos, sp_neg = pair
-        neg_inf, zero, one = const(xp, -math.inf, x), const(xp, 0.0, x), const(xp, 1.0, x)
-        pos, neg = t > 0, t < 1
-        log_t = xp.where(pos, xp.log(xp.where(pos, t, one)), neg_inf)
-        log_1mt = xp.where(neg, log1p_neg(xp, -xp.where(neg, t, zero)), neg_inf)
-        log_q = _logaddexp(xp, log_t - sp_pos, log_1mt - sp_neg)  # log(1 - p_t)
-        loss = mul_exp(xp, loss, gamma * _floor_for(xp, log_q, gamma))
+        loss = mul_exp_power(xp, loss, gamma, *_sigmoid_log_q(xp, x, t))
     if alpha >= 0:
         loss = (alpha * t + (1.0 - alpha) * (1.0 - t)) * loss
     return reduce(xp, loss, reduction)
@@ -601,9 +637,10 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
                              label_smoothing, axis, per_class):
     """Shared body of the softmax losses written as a sum over classes.
 
-    ``per_class(xp, cross, one_minus_p, log_one_minus_p, q)`` gives each class's
-    term for target distribution ``q``, where ``cross = q * -log p`` (0 where
-    q = 0, and finite where only -log p overflows); class-index targets use their one-hot (with
+    ``per_class(xp, cross, q, x, sh)`` gives each class's term for target
+    distribution ``q``, where ``cross = q * -log p`` (0 where q = 0, and finite
+    where only -log p overflows) and ``sh`` the row's :func:`_shifted` pieces;
+    class-index targets use their one-hot (with
     label smoothing spread over unmasked classes), ignored targets contribute
     exactly 0, and the mean follows ``cross_entropy``.
     """
@@ -621,8 +658,7 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
     if label_smoothing > 0:
         q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
     sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves every term
-    one_minus_p, log_one_minus_p = _softmax_complement(xp, x, sh)
-    terms = per_class(xp, _cross_terms(xp, x, q, sh), one_minus_p, log_one_minus_p, q)
+    terms = per_class(xp, _cross_terms(xp, x, q, sh), q, x, sh)
     if w is not None:
         terms = w * terms
     loss = xp.sum(terms, axis=-1)
@@ -665,8 +701,14 @@ def softmax_focal_loss(input, target, /, *, alpha=None, gamma=2.0, weight=None,
     their tiny losses and gradients are finite for every :math:`\gamma \ge 0`.
     At :math:`\gamma = 0` and ``alpha=None`` it is :func:`cross_entropy`.
     Masking, ignored targets and the mean follow :func:`cross_entropy`.
-    Accuracy and the gradient limitation at logits near ``finfo.max`` are as
-    in :func:`sigmoid_focal_loss`.
+    As in :func:`sigmoid_focal_loss`, :math:`\log(1 - p)` is a double word
+    (for the dominant class, the log of the other classes' sum), so the
+    power does not multiply the rounding of a large logarithm; values and
+    gradients are finite for every finite logit. The result is within
+    :math:`4 + \gamma\delta` ULP (plus the class sum's rounding), where
+    :math:`\delta \le 2 + (C - 2)/2` eps bounds the absolute error of
+    :math:`\log(1 - p)` over ``C`` classes; measured on random rows, the
+    worst is 4.5 ULP at :math:`\gamma = 2` and 9 ULP at :math:`\gamma = 5`.
 
     Examples
     --------
@@ -681,9 +723,9 @@ def softmax_focal_loss(input, target, /, *, alpha=None, gamma=2.0, weight=None,
         msg = f"{fname}: 'gamma' must be >= 0, got {gamma!r}"
         raise ValueError(msg)
 
-    def per_class(xp, nll, one_minus_p, log_one_minus_p, q):
+    def per_class(xp, nll, q, x, sh):
         if gamma != 0:
-            nll = mul_exp(xp, nll, gamma * _floor_for(xp, log_one_minus_p, gamma))
+            nll = mul_exp_power(xp, nll, gamma, *_log_softmax_complement(xp, x, sh))
         return nll if alpha is None else alpha * nll
 
     return _class_distribution_loss(fname, input, target, weight, ignore_index, reduction,
@@ -731,8 +773,8 @@ def poly1_cross_entropy(input, target, /, *, epsilon=1.0, weight=None, ignore_in
     >>> xploss.poly1_cross_entropy(x, xp.asarray([0]))
     Array(4.12230724e-09, dtype=array_api_strict.float64)
     """
-    def per_class(xp, cross, one_minus_p, log_one_minus_p, q):
-        return cross + epsilon * (q * one_minus_p)
+    def per_class(xp, cross, q, x, sh):
+        return cross + epsilon * (q * _softmax_complement(xp, x, sh))
 
     return _class_distribution_loss("poly1_cross_entropy", input, target, weight, ignore_index,
                                     reduction, label_smoothing, axis, per_class)

@@ -19,7 +19,7 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import compute_dtype, const, device, namespace
+from ._support import compute_dtype, const, device, namespace, two_sum_error
 from .classification import (
     _bce_terms,
     _binary_prepare,
@@ -27,7 +27,7 @@ from .classification import (
     _index_prepare,
     _select,
 )
-from .primitives import _softplus_pair, _two_sum_error
+from .primitives import _softplus_pair
 
 __all__ = [
     "hinge_loss",
@@ -60,7 +60,7 @@ def _margin_sum(xp, margin, a, b, keep=None):
     scale = xp.where(huge, const(xp, 0.5, a), const(xp, 1.0, a))
     a_s, b_s = a_f * scale, -(b_f * scale)
     s = a_s + b_s
-    e = _two_sum_error(xp, a_s, b_s)
+    e = two_sum_error(xp, a_s, b_s)
     fits = (s <= big / 2) & (s >= -big / 2)  # s / scale cannot overflow
     s_full = xp.where(fits, s, zero) / scale
     value = (s_full + margin) + e / scale

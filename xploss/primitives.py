@@ -26,11 +26,13 @@ from ._support import (
     device,
     expm1_neg,
     log1p_neg,
+    log_split,
     mul0,
     namespace,
     result_dtype,
     to_compute,
     to_output,
+    two_sum_error,
 )
 
 __all__ = [
@@ -81,14 +83,6 @@ def _sigmoid(xp, x):
     return xp.where(neg, e, const(xp, 1.0, x)) / (1.0 + e)
 
 
-def _two_sum_error(xp, a, b):
-    """The rounding error of ``a + b`` (Knuth's TwoSum: fl(a+b) + err = a + b exactly)."""
-    s = a + b
-    bv = s - a
-    av = s - bv
-    return (a - av) + (b - bv)
-
-
 def _shifted(xp, x, axis):
     """The pieces of a stable log-sum-exp along ``axis`` (keepdims everywhere).
 
@@ -133,7 +127,7 @@ def _shifted(xp, x, axis):
     a = xp.where(plain, x, zero)
     b = xp.where(plain, -m_safe, zero)
     d = a + b
-    err = _two_sum_error(xp, a, b)
+    err = two_sum_error(xp, a, b)
     neg_inf = const(xp, -math.inf, x)
     # Non-plain elements: maxima give d = 0; masked and far elements give -inf; in
     # a row whose maximum is +inf every finite element is masked by comparison.
@@ -158,29 +152,37 @@ def _log_p(xp, x, sh):
 
 
 def _softmax_complement(xp, x, sh):
-    """(1 - p, log(1 - p)) of the softmax, from the pieces of :func:`_shifted`.
+    """1 - p of the softmax, from the pieces of :func:`_shifted`.
 
-    1 - p is never formed by subtracting from 1 where it would cancel: for a
-    maximum it is u / (1 + u) (the sum of the other classes), for any other
-    class p < 1/2 and 1 - p has no cancellation. log(1 - p) is log1p(-p) where
-    p <= 1/2, and log(u) - log1p(u) (two terms of one sign) where p > 1/2.
-    A fully masked row has p = 0 everywhere.
+    Never formed by subtracting from 1 where it would cancel: for a maximum it
+    is u / (1 + u) (the sum of the other classes); any other class has
+    p < 1/2, so 1 - p has no cancellation. A fully masked row has p = 0.
     """
     m, _, _, e, u, _ = sh
     s = 1.0 + u
-    neg_inf, zero, one = const(xp, -math.inf, x), const(xp, 0.0, x), const(xp, 1.0, x)
+    q = xp.where(x == m, u / s, 1.0 - e / s)
+    return xp.where(m == -math.inf, const(xp, 1.0, x), q)
+
+
+def _log_softmax_complement(xp, x, sh):
+    """log(1 - p) of the softmax as a double word ``(hi, lo)``, from the pieces of
+    :func:`_shifted`.
+
+    Where p > 1/2 (only a maximum) it is log(u) - log1p(u), with log u a double
+    word (:func:`log_split`), so its absolute error does not grow with |log u|;
+    elsewhere log1p(-p), which lies in (-ln 2, 0]. A fully masked row gives 0.
+    Where p is exactly 0 (an underflowed or masked class) p is held constant,
+    so its derivative (0) is not multiplied by an overflowed cotangent.
+    """
+    m, _, _, e, u, _ = sh
+    zero, one = const(xp, 0.0, x), const(xp, 1.0, x)
+    p = e / (1.0 + u)
+    big = p > 0.5
+    u_hi, u_lo = log_split(xp, xp.where(big, u, one))
+    hi = xp.where(big, u_hi, log1p_neg(xp, -xp.where(big | (p == 0), zero, p)))
+    lo = xp.where(big, u_lo - xp.log1p(xp.where(big, u, zero)), zero)
     masked_row = m == -math.inf
-    is_max = x == m
-    p = e / s
-    q = xp.where(is_max, u / s, 1.0 - p)
-    q = xp.where(masked_row, one, q)
-    big = p > 0.5  # only a maximum can hold more than half the mass
-    u_safe = xp.where(big & (u > 0), u, one)
-    log_q = xp.where(big, xp.log(u_safe) - xp.log1p(u),
-                     log1p_neg(xp, -xp.where(big, zero, p)))
-    log_q = xp.where(big & (u == 0), neg_inf, log_q)
-    log_q = xp.where(masked_row, zero, log_q)
-    return q, log_q
+    return xp.where(masked_row, zero, hi), xp.where(masked_row, zero, lo)
 
 
 def _cross_terms(xp, x, q, sh):
@@ -470,13 +472,15 @@ def log_cosh(x, /):
 
     Notes
     -----
-    For :math:`|x| < 0.5` the Maclaurin series
+    For :math:`|x| < 1/2` the Maclaurin series
     :math:`\sum_n 2^{2n}(2^{2n}-1)B_{2n}\,x^{2n} / (2n\,(2n)!)` to 18 terms
-    (truncation below 1e-19 relative); for :math:`|x| < 2`,
-    :math:`\operatorname{log1p}(2\sinh^2(x/2))`, since
-    :math:`\cosh x - 1 = 2\sinh^2(x/2)` has no cancellation (``x = 1e-5`` gives
-    5e-11, where ``log(cosh(x))`` gives 0). Otherwise
-    :math:`|x| - \log 2 + \operatorname{log1p}(e^{-2|x|})`, which never overflows.
+    (truncation below 1e-19 relative: ``x = 1e-5`` gives 5e-11, where
+    ``log(cosh(x))`` gives 0); for :math:`1/2 \le |x| < 1`, with
+    :math:`z = x/2`, :math:`2\log\cosh z + \operatorname{log1p}(\tanh^2 z)`
+    (two positive terms; :math:`\tanh z` from its own series), so no library
+    ``sinh``/``tanh`` enters (XLA's float32 ``sinh`` errs by 2.6 ULP).
+    Otherwise :math:`|x| - \log 2 + \operatorname{log1p}(e^{-2|x|})`, which
+    never overflows.
     The derivative is :math:`\tanh x`.
 
     Examples
@@ -490,24 +494,37 @@ def log_cosh(x, /):
     Array([5.00000000e-11, 9.99306853e+02], dtype=array_api_strict.float64)
     """
     xp, xc = _prepare("log_cosh", x)
-    tiny = (xc < 0.5) & (xc > -0.5)
-    small = (xc < 2.0) & (xc > -2.0)
-    zero, two = const(xp, 0.0, xc), const(xp, 2.0, xc)
-    # |x| < 0.5: the Maclaurin series in x², plain arithmetic (no library sinh,
-    # whose float32 error reaches 2.6 ULP on XLA).
-    xt = xp.where(tiny, xc, zero)
-    x2 = xt * xt
-    series = const(xp, _LOG_COSH_SERIES[-1], xc) + 0.0 * x2
-    for c in reversed(_LOG_COSH_SERIES[:-1]):
-        series = c + x2 * series
-    tiny_value = x2 * series
-    s = xp.sinh(xp.where(small, xc, zero) * 0.5)
-    small_value = xp.where(tiny, tiny_value, xp.log1p(2.0 * (s * s)))
-    # |x| by a where on the sign (abs has library-dependent derivatives at 0).
-    ax = xp.where(small, two, xp.where(xc < 0, -xc, xc))
-    e = xp.exp(-ax)  # e**2 = exp(-2|x|); -2|x| itself could overflow
-    large_value = (ax - _LN2) + xp.log1p(e * e)
-    return to_output(xp, xp.where(small, small_value, large_value), x.dtype)
+    return to_output(xp, _log_cosh(xp, xc), x.dtype)
+
+
+def _log_cosh(xp, xc):
+    # Plain arithmetic below |x| = 1: no library sinh or tanh (XLA's float32 sinh
+    # errs by 2.6 ULP). |x| by a where on the sign (abs's derivative at 0 differs
+    # between libraries).
+    ax = xp.where(xc < 0, -xc, xc)
+    tiny = ax < 0.5
+    mid = (ax >= 0.5) & (ax < 1.0)
+    zero, one = const(xp, 0.0, xc), const(xp, 1.0, xc)
+    # The Maclaurin series of log cosh and tanh in z² (z = |x| < 1/2, or |x|/2 on
+    # [1/2, 1), where log cosh 2z = 2 log cosh z + log1p(tanh² z): two positive terms).
+    z = xp.where(tiny, ax, xp.where(mid, 0.5 * ax, zero))
+    z2 = z * z
+    log_cosh_z = z2 * _series(xp, _LOG_COSH_SERIES, z2)
+    tanh_z = z * _series(xp, _TANH_SERIES, z2)
+    small_value = xp.where(tiny, log_cosh_z, 2.0 * log_cosh_z + xp.log1p(tanh_z * tanh_z))
+    # |x| >= 1: |x| - log 2 + log1p(e^-2|x|), two positive terms, never overflowing.
+    a = xp.where(tiny | mid, one, ax)
+    e = xp.exp(-a)  # e**2 = exp(-2|x|); -2|x| itself could overflow
+    large_value = (a - _LN2) + xp.log1p(e * e)
+    return xp.where(tiny | mid, small_value, large_value)
+
+
+def _series(xp, coefficients, z2):
+    """Horner's scheme for sum_k c_k z2^k (the constant term first)."""
+    out = const(xp, coefficients[-1], z2) + 0.0 * z2
+    for c in reversed(coefficients[:-1]):
+        out = c + z2 * out
+    return out
 
 
 def _bernoulli_even(n_terms):
@@ -530,6 +547,12 @@ def _bernoulli_even(n_terms):
 _LOG_COSH_SERIES = [
     float(4**n * (4**n - 1) * b / (2 * n * math.factorial(2 * n)))
     for n, b in enumerate(_bernoulli_even(18), start=1)
+]
+# tanh z = sum_{n>=1} 2^{2n} (2^{2n} - 1) B_{2n} z^{2n-1} / (2n)!, in powers of z² after
+# the leading z. 20 terms: at |z| = 0.5 the first omitted term is below 1e-20 of the sum.
+_TANH_SERIES = [
+    float(4**n * (4**n - 1) * b / math.factorial(2 * n))
+    for n, b in enumerate(_bernoulli_even(20), start=1)
 ]
 
 
