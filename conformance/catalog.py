@@ -616,3 +616,212 @@ def _multilabel_margin_cases(dtype):
 register(Entry("multilabel_margin_loss", xploss.multilabel_margin_loss,
                ref.multilabel_margin_loss, _multilabel_margin_cases, half_result="float32"))
 
+
+# --------------------------------------------------------------- regression
+
+
+def _pair_tables(dtype):
+    """Residual-type inputs: every signed special value against a few targets,
+    and pairs that nearly agree (residuals 1e-30, 1e-5 relative, one ulp)."""
+    eps = FINFO[dtype][0]
+    targets = np.array([0.0, 1.0, -3.0, 1e4, -1e30])
+    base = np.array([1.0, -2.5, 1e8 if dtype == "float64" else 1e3, 1e-20])
+    near = np.concatenate([base * (1 + eps), base * (1 + 1e-5), base * (1 - 4 * eps), base])
+    return grid(signed(dtype), targets), (near, np.tile(base, 4))
+
+
+def _pair_cases(dtype, options=(("", {}),), weight=False):
+    """Cases for a loss of (input, target): the special-value grid, near pairs,
+    and mean/sum (weighted when ``weight``), for each option set."""
+    grid_xt, near = _pair_tables(dtype)
+    rng = np.random.default_rng(12)
+    xs, ts = rng.normal(0, 3, (3, 4)), rng.normal(0, 3, (3, 4))
+    w = rng.uniform(0.1, 2.0, (3, 4))
+    cases = []
+    for tag, opts in options:
+        cases += [
+            Case(f"grid{tag}", grid_xt, {"reduction": "none", **opts}),
+            Case(f"near{tag}", near, {"reduction": "none", **opts}),
+            Case(f"mean{tag}", (xs, ts), dict(opts), summands=xs.size),
+            Case(f"sum{tag}", (xs, ts), {"reduction": "sum", **opts}, summands=xs.size),
+        ]
+        if weight:
+            cases.append(Case(f"weighted_mean{tag}", (xs, ts), {"weight": w, **opts},
+                              summands=2 * xs.size))
+    return cases
+
+
+register(Entry("mse_loss", xploss.mse_loss, ref.mse_loss,
+               lambda d: _pair_cases(d, [("", {})], weight=True),
+               differentiable=(0, 1), half_result="float32"))
+register(Entry("l1_loss", xploss.l1_loss, ref.l1_loss,
+               lambda d: _pair_cases(d, [("", {})], weight=True),
+               differentiable=(0, 1), half_result="float32"))
+register(Entry("huber_loss", xploss.huber_loss, ref.huber_loss,
+               lambda d: _pair_cases(d, [("", {}), ("_delta0.25", {"delta": 0.25}),
+                                         ("_delta1e4", {"delta": 1e4})], weight=True),
+               differentiable=(0, 1), half_result="float32"))
+register(Entry("smooth_l1_loss", xploss.smooth_l1_loss, ref.smooth_l1_loss,
+               lambda d: _pair_cases(d, [("", {}), ("_beta0", {"beta": 0.0}),
+                                         ("_beta0.01", {"beta": 0.01})]),
+               differentiable=(0, 1), half_result="float32"))
+register(Entry("log_cosh_loss", xploss.log_cosh_loss, ref.log_cosh_loss, _pair_cases,
+               differentiable=(0, 1), half_result="float32"))
+register(Entry("quantile_loss", xploss.quantile_loss, ref.quantile_loss,
+               lambda d: _pair_cases(d, [("_q0.1", {"quantile": 0.1}), ("", {}),
+                                         ("_q0.9", {"quantile": 0.9})]),
+               differentiable=(0, 1), half_result="float32"))
+
+
+def _mape_cases(dtype):
+    sub = FINFO[dtype][2]
+    cases = [c for c in _pair_cases(dtype) if not c.name.startswith(("grid", "near"))]
+    eps = FINFO[dtype][0]
+    base = np.array([1.0, -2.5, 1e3, 1e-12])
+    near = np.concatenate([base * (1 + eps), base * (1 + 1e-5), base * (1 - 4 * eps), base])
+    cases.append(Case("near", (near, np.tile(base, 4)), {"reduction": "none"}))
+    # d/dy = 100·x/y²: autodiff squares y, which flushes to 0 below 1e-19 in
+    # float32 on FTZ backends (the exact derivative is finite).
+    cases.append(Case("near_tiny_target", (1e-20 * (1 + np.array([eps, 1e-5, 0.0])),
+                                           np.full(3, 1e-20)), {"reduction": "none"},
+                      no_grad=(1,)))
+    x = signed(dtype)
+    targets = np.array([0.0, 1.0, -3.0, 1e-30, 1e4, -1e30, FINFO[dtype][3]])
+    cases.append(Case("grid", grid(x, targets), {"reduction": "none"}))
+    # d/dx = 100/|y| exceeds the float range for a subnormal y.
+    cases.append(Case("subnormal_target", grid(x[np.abs(x) < 1e4], [sub, -3 * sub]),
+                      {"reduction": "none"}, no_grad=(0, 1)))
+    return cases
+
+
+register(Entry("mape_loss", xploss.mape_loss, ref.mape_loss, _mape_cases,
+               differentiable=(0, 1), half_result="float32"))
+
+
+def _msle_cases(dtype):
+    eps, tiny, sub, big = FINFO[dtype]
+    vals = np.array([-1.0, -1 + eps / 2, -0.5, -1e-8, 0.0, sub, tiny, 1e-8, 0.5, 1.0, 3.0,
+                     1e4, 1e30, big] + ([1e300] if dtype == "float64" else []))
+    near_base = np.array([0.5, 3.0, 1e4, -0.5, 1e30])
+    near = np.concatenate([near_base * (1 + eps), near_base * (1 + 1e-5), near_base])
+    rng = np.random.default_rng(13)
+    xs, ts = rng.uniform(-0.9, 20, (3, 4)), rng.uniform(-0.9, 20, (3, 4))
+    return [
+        # d/dx = 2·diff/(1 + x) exceeds the float range next to x = -1.
+        Case("grid", grid(vals, vals), {"reduction": "none"}, no_grad=(0, 1)),
+        Case("grid_interior", grid(vals[2:-1], vals[2:-1]), {"reduction": "none"}),
+        Case("near", (near, np.tile(near_base, 3)), {"reduction": "none"}),
+        Case("below_minus_one", (arr(-1.5, 0.5, -2.0), arr(0.5, -1.5, -2.0)),
+             {"reduction": "none"}),
+        Case("mean", (xs, ts), {}, summands=xs.size),
+    ]
+
+
+register(Entry("msle_loss", xploss.msle_loss, ref.msle_loss, _msle_cases,
+               differentiable=(0, 1), half_result="float32"))
+
+
+def _terms_scale(per_element):
+    """A scale for losses written as a difference of terms: the sum of the terms'
+    magnitudes per element (the loss's condition), summed or averaged like the loss."""
+    def scale(args, kwargs, exact):
+        with np.errstate(all="ignore"):
+            s = np.asarray(per_element(*[np.asarray(a, np.float64) if isinstance(a, np.ndarray)
+                                         else a for a in args], **kwargs), dtype=np.float64)
+        reduction = kwargs.get("reduction", "mean")
+        if reduction == "sum":
+            s = np.sum(s)
+        elif reduction == "mean":
+            s = np.mean(s) if s.size else 0.0
+        return np.maximum(s, np.abs(exact))
+    return scale
+
+
+def _stirling_terms(t):
+    ts = np.where(t > 1, t, 2.0)
+    return np.where(t > 1, np.abs(ts * np.log(ts)) + ts + np.abs(0.5 * np.log(2 * np.pi * ts)), 0)
+
+
+def _poisson_terms(x, t, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    if log_input:
+        s = np.exp(x) + np.abs(np.where(t == 0, 0.0, t * x))
+    else:
+        s = np.abs(x) + np.abs(np.where(t == 0, 0.0, t * np.log(x + eps)))
+    return s + (_stirling_terms(t) if full else 0)
+
+
+def _poisson_cases(dtype):
+    eps, tiny, sub, big = FINFO[dtype]
+    counts = np.array([0.0, 1.0, 2.0, 3.5, 10.0, 1e4, 1e30])
+    rates = np.array([v for v in magnitudes(dtype) if v < big / 2])
+    rng = np.random.default_rng(14)
+    xs, ts = rng.normal(0, 2, (3, 4)), rng.poisson(3.0, (3, 4)).astype(float)
+    cases = []
+    for full in (False, True):
+        tag = "_full" if full else ""
+        cases += [
+            Case(f"log_grid{tag}", grid(signed(dtype), counts),
+                 {"reduction": "none", "full": full}),
+            # A count of 1e30 over a rate of 1e-8 puts d/dx near -1e38, at the top of
+            # float32's range: its gradient is checked in the float64 tables only.
+            Case(f"rate_grid{tag}", grid(rates[rates >= 1e-30], counts[:-1] if dtype ==
+                                         "float32" else counts),
+                 {"reduction": "none", "full": full, "log_input": False}),
+            # d/dx = 1 - y/x exceeds the float range for a subnormal rate with eps = 0.
+            Case(f"rate_grid_eps0{tag}", grid(rates, counts),
+                 {"reduction": "none", "full": full, "log_input": False, "eps": 0.0},
+                 no_grad=(0,)),
+            Case(f"mean{tag}", (xs, ts), {"full": full}, summands=2 * xs.size),
+        ]
+    cases.append(Case("sum", (np.exp(xs), ts), {"reduction": "sum", "log_input": False},
+                      summands=2 * xs.size))
+    return cases
+
+
+register(Entry("poisson_nll_loss", xploss.poisson_nll_loss, ref.poisson_nll_loss,
+               _poisson_cases, differentiable=(0, 1), half_result="float32",
+               scale=_terms_scale(_poisson_terms)))
+
+
+def _gaussian_terms(x, t, var, full=False, eps=1e-6, reduction="mean"):
+    v = np.asarray(var, np.float64)
+    if v.shape != np.shape(x) and v.shape == np.shape(x)[:-1]:
+        v = v[..., None]
+    v = np.maximum(np.broadcast_to(v, np.shape(x)), eps)
+    d = np.abs(x - t)
+    return 0.5 * (np.abs(np.log(v)) + d * (d / v)) + (0.5 * np.log(2 * np.pi) if full else 0)
+
+
+def _gaussian_cases(dtype):
+    eps, tiny, sub, big = FINFO[dtype]
+    variances = np.array([0.0, sub, tiny, 1e-8, 1e-6, 0.5, 1.0, 10.0, 1e30, big, -1.0])
+    residuals = np.array([0.0, 1e-30, 1e-5, 0.5, 1.0, -3.0, 1e4, -1e30, big / 2])
+    x_grid, v_grid = grid(residuals, variances)
+    rng = np.random.default_rng(15)
+    xs, ts = rng.normal(0, 3, (3, 4)), rng.normal(0, 3, (3, 4))
+    vs = rng.uniform(0.1, 4.0, (3, 4))
+    cases = []
+    for full in (False, True):
+        tag = "_full" if full else ""
+        cases += [
+            # d/dvar = (1/v - d²/v²)/2 exceeds the float range for large residuals
+            # over small variances (where the loss itself is still finite).
+            Case(f"grid{tag}", (x_grid, np.zeros_like(x_grid), v_grid),
+                 {"reduction": "none", "full": full}, no_grad=(2,)),
+            # Without a floor, a zero variance has no defined loss: left out.
+            Case(f"grid_eps0{tag}", (x_grid[:, 1:], np.zeros_like(x_grid[:, 1:]), v_grid[:, 1:]),
+                 {"reduction": "none", "full": full, "eps": 0.0}, no_grad=(0, 1, 2)),
+            Case(f"mean{tag}", (xs, ts, vs), {"full": full}, summands=2 * xs.size),
+        ]
+    cases += [
+        Case("ordinary", (xs, ts, vs), {"reduction": "none"}),
+        Case("row_variance", (xs, ts, vs[:, 0]), {"reduction": "none"}),
+        Case("broadcast_variance", (xs, ts, vs[:, :1]), {"reduction": "sum"},
+             summands=2 * xs.size),
+    ]
+    return cases
+
+
+register(Entry("gaussian_nll_loss", xploss.gaussian_nll_loss, ref.gaussian_nll_loss,
+               _gaussian_cases, differentiable=(0, 1, 2), half_result="float32",
+               scale=_terms_scale(_gaussian_terms)))

@@ -512,3 +512,126 @@ def multilabel_margin_loss(x, target, reduction="mean"):
             out[n] = mpmath.fsum(terms) / len(row) if terms else mpmath.mpf(0)
     return reduce(out.reshape(x.shape[:-1]), reduction)
 
+
+# -------------------------------------------------------------- regression
+
+
+def _weighted(out, weight, reduction, weighted_mean=True):
+    """torch's per-element ``weight``: 'mean' divides by sum(weight) for mse/l1
+    (``weighted_mean``), by the element count for huber."""
+    if weight is None:
+        return reduce(out, reduction)
+    w = np.asarray(weight, np.float64)
+    with mpmath.workdps(DIGITS):
+        out = np.asarray([o * mpf(v) for o, v in zip(out.ravel(), w.ravel(), strict=True)],
+                         dtype=object).reshape(out.shape)
+    return reduce(out, reduction, [mpf(v) for v in w.ravel()] if weighted_mean else None)
+
+
+def mse_loss(x, t, weight=None, reduction="mean"):
+    return _weighted(elementwise(lambda a, b: (a - b) ** 2)(x, t), weight, reduction)
+
+
+def l1_loss(x, t, weight=None, reduction="mean"):
+    return _weighted(elementwise(lambda a, b: abs(a - b))(x, t), weight, reduction)
+
+
+def huber_loss(x, t, delta=1.0, weight=None, reduction="mean"):
+    dl = mpf(delta)
+
+    def term(a, b):
+        d = abs(a - b)
+        return d * d / 2 if d < dl else dl * (d - dl / 2)
+
+    return _weighted(elementwise(term)(x, t), weight, reduction, weighted_mean=False)
+
+
+def smooth_l1_loss(x, t, beta=1.0, reduction="mean"):
+    bt = mpf(beta)
+
+    def term(a, b):
+        d = abs(a - b)
+        return d * d / (2 * bt) if d < bt else d - bt / 2
+
+    return reduce(elementwise(term)(x, t), reduction)
+
+
+def log_cosh_loss(x, t, reduction="mean"):
+    return reduce(elementwise(lambda a, b: log_cosh(a - b))(x, t), reduction)
+
+
+def quantile_loss(x, t, quantile=0.5, reduction="mean"):
+    q = mpf(quantile)
+
+    def term(a, b):
+        r = b - a
+        return q * r if r >= 0 else (q - 1) * r
+
+    return reduce(elementwise(term)(x, t), reduction)
+
+
+def mape_loss(x, t, reduction="mean"):
+    def term(a, b):
+        if b == 0:
+            return mpmath.mpf(0) if a == 0 else INF
+        if mpmath.isinf(b):
+            return NAN if mpmath.isinf(a) else mpmath.mpf(0)
+        return 100 * abs(a - b) / abs(b)
+
+    return reduce(elementwise(term)(x, t), reduction)
+
+
+def msle_loss(x, t, reduction="mean"):
+    def term(a, b):
+        if a < -1 or b < -1:
+            return NAN
+        if a == b:  # a perfect prediction, also at -1 and inf
+            return mpmath.mpf(0)
+        if a == -1 or b == -1 or mpmath.isinf(a) or mpmath.isinf(b):
+            return INF
+        return (mpmath.log1p(a) - mpmath.log1p(b)) ** 2
+
+    return reduce(elementwise(term)(x, t), reduction)
+
+
+def _stirling(b):
+    """Stirling's term of torch's full Poisson NLL: y log y - y + log(2 pi y)/2 for y > 1."""
+    if b <= 1:
+        return mpmath.mpf(0)
+    if mpmath.isinf(b):
+        return INF
+    return b * mpmath.log(b) - b + mpmath.log(2 * mpmath.pi * b) / 2
+
+
+def poisson_nll_loss(x, t, log_input=True, full=False, eps=1e-8, reduction="mean"):
+    def term(a, b):
+        if log_input:
+            value = mpmath.exp(a) - (mpmath.mpf(0) if b == 0 else b * a)
+        else:
+            value = a - xlogy(b, a + mpf(eps))
+        return value + _stirling(b) if full else value
+
+    return reduce(elementwise(term)(x, t), reduction)
+
+
+def _var_for(x, var):
+    x = np.asarray(x, np.float64)
+    v = np.asarray(var, np.float64)
+    if v.shape != x.shape and v.shape == x.shape[:-1]:
+        v = v[..., None]
+    return np.broadcast_to(v, x.shape)
+
+
+def gaussian_nll_loss(x, t, var, full=False, eps=1e-6, reduction="mean"):
+    e = mpf(eps)
+
+    def term(a, b, v):
+        if v < 0:
+            return NAN
+        v = max(v, e)
+        if v == 0:  # no floor: the limit
+            return -INF if a == b else INF
+        value = (mpmath.log(v) + (a - b) ** 2 / v) / 2
+        return value + mpmath.log(2 * mpmath.pi) / 2 if full else value
+
+    return reduce(elementwise(term)(x, t, _var_for(x, var)), reduction)

@@ -9,11 +9,6 @@ inputs every implementation is accurate to a few ULP, so any difference beyond
 
 from __future__ import annotations
 
-import os
-
-# Keras reads its backend once, on first import.
-os.environ.setdefault("KERAS_BACKEND", "jax")
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -35,14 +30,6 @@ SEEDS = [0, 1, 2]
 @pytest.fixture(scope="module")
 def optax():
     return pytest.importorskip("optax")
-
-
-@pytest.fixture(scope="module")
-def keras():
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "jax":
-        pytest.skip(f"keras backend is {keras.backend.backend()!r}, not 'jax'")
-    return keras
 
 
 def peer(a):
