@@ -28,3 +28,12 @@ def test_readme_example_runs(block):
     printed = " ".join(out.getvalue().split())
     for expected in re.findall(r"# (\[[^\]]*\])", block):
         assert " ".join(expected.split()) in printed, (expected, printed)
+
+
+def test_main_job_passes_on_numpy(capsys):
+    # README's first command runs `xploss-conformance` with its defaults: every
+    # function and every dtype NumPy has, float16 included (not the CI's quick
+    # profile). Its NumPy part must pass.
+    from xploss.conformance.cli import main
+
+    assert main(["--backend", "numpy"]) == 0, capsys.readouterr().out[-3000:]
