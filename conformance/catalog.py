@@ -832,3 +832,130 @@ def _gaussian_cases(dtype):
 register(Entry("gaussian_nll_loss", xploss.gaussian_nll_loss, ref.gaussian_nll_loss,
                _gaussian_cases, differentiable=(0, 1, 2), half_result="float32",
                scale=_terms_scale(_gaussian_terms)))
+
+
+# ---------------------------------------------------------------- embedding
+
+
+def _vector_pairs(dtype):
+    """(x1, x2) rows of 3-vectors: a vector with itself across the whole range
+    (1e20, 1e-30, near finfo.max, subnormal), zero vectors, orthogonal, opposite
+    and nearly parallel pairs, and random ones."""
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(17)
+    # (A subnormal vector has derivatives ~1/|x| beyond the float range: it is
+    # in _cosine_cases' "subnormal" case.)
+    selves = [[1e20, 1e20, 0.0], [1e-30, 1e-30, 1e-30], [big / 2, big / 2, -big / 2],
+              [tiny, -tiny, 3 * tiny], [1.0, 2.0, 3.0], [1e-30, 1.0, 1e30]]
+    selves = [r for r in selves if max(abs(v) for v in r) <= big]
+    rows1 = [*selves, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, -2.0, 0.5],
+             [1.0, 1e-5, 0.0], [3.0, 4.0, 0.0]]
+    rows2 = [*selves, [0.0, 0.0, 0.0], [1.0, 2.0, 2.0], [0.0, 1.0, 0.0], [-1.0, 2.0, -0.5],
+             [1.0, 0.0, 0.0], [3.0, 4.0 * (1 + 4 * eps), 0.0]]
+    a, b = np.array(rows1), np.array(rows2)
+    return (np.concatenate([a, rng.normal(0, 3, (6, 3))]),
+            np.concatenate([b, rng.normal(0, 3, (6, 3))]))
+
+
+def _dot_scale(args, kwargs, exact):
+    """Σ|x1_i x2_i| / (|x1| |x2|): the condition of the dot product (the cosine of
+    nearly orthogonal vectors cancels), per vector, from the scaled vectors."""
+    x1, x2 = (np.asarray(a, np.float64) for a in args[:2])
+    axis = kwargs.get("axis", -1)
+    with np.errstate(all="ignore"):
+        u1 = x1 / np.max(np.abs(x1), axis=axis, keepdims=True)
+        u2 = x2 / np.max(np.abs(x2), axis=axis, keepdims=True)
+        s = np.sum(np.abs(u1 * u2), axis=axis) / np.sqrt(
+            np.sum(u1 * u1, axis=axis) * np.sum(u2 * u2, axis=axis))
+    return np.maximum(np.nan_to_num(s), np.abs(exact))
+
+
+def _cosine_cases(dtype):
+    a, b = _vector_pairs(dtype)
+    rng = np.random.default_rng(18)
+    return [
+        Case("pairs", (a, b), summands=3),
+        Case("axis0", (a.T, b.T), {"axis": 0}, summands=3),
+        Case("broadcast", (a, b[:1]), summands=3),
+        Case("nan", (arr([NAN, 1.0, 0.0]), arr([1.0, 1.0, 1.0])), summands=3),
+        Case("subnormal", (arr([FINFO[dtype][2], 2 * FINFO[dtype][2], 0.0], [1.0, 1.0, 0.0]),
+                           arr([FINFO[dtype][2], 2 * FINFO[dtype][2], 0.0],
+                               [3 * FINFO[dtype][2], 0.0, 0.0])), summands=3, no_grad=(0, 1)),
+        Case("long", (rng.normal(0, 1, (4, 64)), rng.normal(0, 1, (4, 64))), summands=64),
+    ]
+
+
+register(Entry("cosine_similarity", xploss.cosine_similarity, ref.cosine_similarity,
+               _cosine_cases, differentiable=(0, 1), scale=_dot_scale))
+
+
+def _pull_scale(args, kwargs, exact):
+    """For 1 - cos = |û1 - û2|²/2: the unit vectors round by eps in each component,
+    so the loss is good to about eps·|û1 - û2|·sqrt(D) = eps·sqrt(2·loss·D); and the
+    dot-product condition for the push side."""
+    x1, x2, y = (np.asarray(a, np.float64) for a in args)
+    with np.errstate(all="ignore"):
+        theta = np.sqrt(2 * np.abs(np.asarray(exact, np.float64)) * x1.shape[-1])
+        s = np.maximum(_dot_scale((x1, x2), {}, exact), theta)
+    reduction = kwargs.get("reduction", "mean")
+    if reduction == "none":
+        return s
+    return np.maximum(np.abs(exact), np.sum(s) if reduction == "sum" else np.mean(s))
+
+
+def _cosine_embedding_cases(dtype):
+    a, b = _vector_pairs(dtype)
+    n = len(a)
+    rng = np.random.default_rng(19)
+    pull, push = np.ones(n), -np.ones(n)
+    return [
+        Case("pull", (a, b, pull), {"reduction": "none"}, summands=3),
+        Case("push", (a, b, push), {"reduction": "none"}, summands=3),
+        Case("push_margin", (a, b, push), {"reduction": "none", "margin": 0.5}, summands=3),
+        Case("mixed_mean", (a, b, rng.choice([1.0, -1.0], n)), {"margin": -0.2},
+             summands=3 * n),
+        Case("other_labels", (a[:3], b[:3], arr(0.0, 2.0, 1.0)), {"reduction": "none"},
+             summands=3),
+    ]
+
+
+register(Entry("cosine_embedding_loss", xploss.cosine_embedding_loss,
+               ref.cosine_embedding_loss, _cosine_embedding_cases, differentiable=(0, 1),
+               half_result="float32", scale=_pull_scale))
+
+
+def _ranking_cases(dtype):
+    x = signed(dtype)
+    rng = np.random.default_rng(20)
+    xs, ys = rng.normal(0, 2, (3, 4)), rng.normal(0, 2, (3, 4))
+    labels = rng.choice([1.0, -1.0], (3, 4))
+    g1, g2 = grid(x, [0.0, 1.0, -2.5, 1e4])
+    cases = []
+    for y in (1.0, -1.0):
+        for margin in (0.0, 1.0):
+            cases.append(Case(f"grid_y{y:g}_m{margin:g}", (g1, g2, np.full(g1.shape, y)),
+                              {"reduction": "none", "margin": margin}))
+    cases += [Case("mean", (xs, ys, labels), {"margin": 0.5}, summands=xs.size),
+              Case("sum", (xs, ys, labels), {"reduction": "sum"}, summands=xs.size)]
+    return cases
+
+
+register(Entry("margin_ranking_loss", xploss.margin_ranking_loss, ref.margin_ranking_loss,
+               _ranking_cases, differentiable=(0, 1), half_result="float32"))
+
+
+def _hinge_embedding_cases(dtype):
+    x = signed(dtype)
+    rng = np.random.default_rng(21)
+    xs = np.abs(rng.normal(0, 2, (3, 4)))
+    labels = rng.choice([1.0, -1.0], (3, 4))
+    return [
+        Case("grid", grid(x, [1.0, -1.0, 0.0, 0.5]), {"reduction": "none"}),
+        Case("grid_margin", grid(x, [1.0, -1.0]), {"reduction": "none", "margin": 2.5}),
+        Case("mean", (xs, labels), {}, summands=xs.size),
+        Case("sum", (xs, labels), {"reduction": "sum", "margin": 0.5}, summands=xs.size),
+    ]
+
+
+register(Entry("hinge_embedding_loss", xploss.hinge_embedding_loss, ref.hinge_embedding_loss,
+               _hinge_embedding_cases, half_result="float32"))

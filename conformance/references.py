@@ -635,3 +635,70 @@ def gaussian_nll_loss(x, t, var, full=False, eps=1e-6, reduction="mean"):
         return value + mpmath.log(2 * mpmath.pi) / 2 if full else value
 
     return reduce(elementwise(term)(x, t, _var_for(x, var)), reduction)
+
+
+# ----------------------------------------------------------------- embedding
+
+
+def _cos_row(a, b, eps):
+    """Cosine of two mpf vectors; a zero vector's norm is ``eps`` (xploss's convention)."""
+    if any(isnan(v) for v in a + b):
+        return NAN
+    dot = mpmath.fsum(x * y for x, y in zip(a, b, strict=True))
+    n1 = mpmath.sqrt(mpmath.fsum(x * x for x in a)) or mpf(eps)
+    n2 = mpmath.sqrt(mpmath.fsum(y * y for y in b)) or mpf(eps)
+    return dot / (n1 * n2)
+
+
+def _vector_rows(x1, x2, axis):
+    x1, x2 = np.broadcast_arrays(np.asarray(x1, np.float64), np.asarray(x2, np.float64))
+    a, b = np.moveaxis(x1, axis, -1), np.moveaxis(x2, axis, -1)
+    lead = a.shape[:-1]
+    return a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), lead
+
+
+def cosine_similarity(x1, x2, axis=-1, eps=1e-8):
+    a, b, lead = _vector_rows(x1, x2, axis)
+    out = np.empty(len(a), dtype=object)
+    with mpmath.workdps(2 * DIGITS):
+        for i in range(len(a)):
+            out[i] = _cos_row([mpf(v) for v in a[i]], [mpf(v) for v in b[i]], eps)
+    return out.reshape(lead)
+
+
+def cosine_embedding_loss(x1, x2, y, margin=0.0, reduction="mean"):
+    a, b, lead = _vector_rows(x1, x2, -1)
+    labels = np.asarray(y, np.float64).reshape(-1)
+    out = np.empty(len(a), dtype=object)
+    with mpmath.workdps(2 * DIGITS):
+        for i in range(len(a)):
+            cos = _cos_row([mpf(v) for v in a[i]], [mpf(v) for v in b[i]], 1e-8)
+            if isnan(cos) or isnan(labels[i]):
+                out[i] = NAN
+            elif labels[i] == 1:
+                out[i] = 1 - cos
+            elif labels[i] == -1:
+                out[i] = max(cos - mpf(margin), mpmath.mpf(0))
+            else:
+                out[i] = mpmath.mpf(0)
+    return reduce(out.reshape(lead), reduction)
+
+
+def margin_ranking_loss(x1, x2, y, margin=0.0, reduction="mean"):
+    m = mpf(margin)
+    return reduce(elementwise(lambda a, b, t: max(-t * (a - b) + m, mpmath.mpf(0)))(x1, x2, y),
+                  reduction)
+
+
+def hinge_embedding_loss(x, y, margin=1.0, reduction="mean"):
+    m = mpf(margin)
+
+    def term(xv, yv):
+        out = mpmath.mpf(0)
+        if yv != -1:
+            out += xv
+        if yv != 1:
+            out += max(m - xv, mpmath.mpf(0))
+        return out
+
+    return reduce(elementwise(term)(x, y), reduction)

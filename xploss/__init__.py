@@ -16,6 +16,12 @@ from .classification import (
     sigmoid_focal_loss,
     softmax_focal_loss,
 )
+from .embedding import (
+    cosine_embedding_loss,
+    cosine_similarity,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+)
 from .margin import (
     hinge_loss,
     multi_margin_loss,
@@ -56,8 +62,11 @@ __version__ = "0.1.0"
 __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cosine_similarity",
     "cross_entropy",
     "gaussian_nll_loss",
+    "hinge_embedding_loss",
     "hinge_loss",
     "huber_loss",
     "kl_div",
@@ -70,6 +79,7 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "mape_loss",
+    "margin_ranking_loss",
     "mse_loss",
     "msle_loss",
     "multi_margin_loss",

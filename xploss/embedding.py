@@ -1,0 +1,313 @@
+"""Embedding and ranking: cosine similarity, and the cosine-embedding,
+margin-ranking and hinge-embedding losses.
+
+Names, argument order and semantics follow ``torch.nn.functional``; every
+deviation is listed in the function's Notes. Vectors are scaled by their
+largest magnitude before any product, so nothing overflows or underflows
+between 1e-300 and finfo.max.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import _checks
+from ._reductions import reduce
+from ._support import compute_dtype, const, namespace, result_dtype
+from .margin import _margin_sum
+
+__all__ = [
+    "cosine_embedding_loss",
+    "cosine_similarity",
+    "hinge_embedding_loss",
+    "margin_ranking_loss",
+]
+
+
+def _scaled(xp, x, axis):
+    """(u, m): u = x / m with m = max |x| along ``axis`` (1 for a zero vector, so
+    u = x = 0 there), and whether the vector is nonzero."""
+    ax = xp.where(x < 0, -x, x)
+    m = xp.max(ax, axis=axis, keepdims=True)
+    nonzero = m > 0
+    finite = xp.isfinite(m)
+    one = const(xp, 1.0, m)
+    m_safe = xp.where(nonzero & finite, m, one)
+    # Compilers divide by a vector's maximum as a multiplication by its
+    # reciprocal, which is subnormal (flushed by FTZ) for m near finfo.max and
+    # overflows for a subnormal m: both are first scaled by an exact power of two.
+    half_range = math.log2(float(xp.finfo(x.dtype).max)) / 2
+    down, up = 2.0 ** -math.floor(half_range), 2.0 ** math.floor(1.2 * half_range)
+    s = xp.where(m_safe > 1 / down, const(xp, down, m),
+                 xp.where(m_safe < down, const(xp, up, m), one))
+    return (x * s) / (m_safe * s), nonzero
+
+
+def _cosine(xp, x1, x2, axis, eps):
+    """Cosine along ``axis`` (kept) of broadcast ``x1``, ``x2`` in compute dtype.
+
+    Nonzero vectors: (u1·u2) / sqrt(S1·S2) with u = x / max|x| and S = u·u in
+    [1, n]: no overflow or underflow, and exactly 1 for a vector with itself
+    (sqrt(S·S) = S in binary floating point). A zero vector: its term is x·u_other
+    / (eps·|u_other|), i.e. torch's eps clamp, value 0 with torch's (finite)
+    derivative.
+    """
+    u1, nz1 = _scaled(xp, x1, axis)
+    u2, nz2 = _scaled(xp, x2, axis)
+    s1 = xp.sum(u1 * u1, axis=axis, keepdims=True)
+    s2 = xp.sum(u2 * u2, axis=axis, keepdims=True)
+    one = const(xp, 1.0, s1)
+    both = nz1 & nz2
+    dot = xp.sum(u1 * u2, axis=axis, keepdims=True)
+    # Zero vectors: denominator eps for that side (u = x = 0 there already).
+    d1 = xp.where(nz1, xp.sqrt(xp.where(nz1, s1, one)), const(xp, eps, s1))
+    d2 = xp.where(nz2, xp.sqrt(xp.where(nz2, s2, one)), const(xp, eps, s2))
+    den = xp.where(both, xp.sqrt(xp.where(both, s1 * s2, one)), d1 * d2)
+    return dot / den
+
+
+def _prepare_pair(fname, x1, x2, axis):
+    xp = namespace(fname, x1=x1, x2=x2)
+    _checks.floating(xp, fname, "x1", x1)
+    _checks.floating(xp, fname, "x2", x2)
+    dtype = compute_dtype(xp, result_dtype(xp, x1, x2))
+    a = x1 if x1.dtype == dtype else xp.astype(x1, dtype)
+    b = x2 if x2.dtype == dtype else xp.astype(x2, dtype)
+    try:
+        a, b = xp.broadcast_arrays(a, b)
+    except ValueError as exc:
+        msg = (f"{fname}: 'x1' {tuple(x1.shape)} and 'x2' {tuple(x2.shape)} do not "
+               f"broadcast together")
+        raise ValueError(msg) from exc
+    ndim = a.ndim
+    if ndim == 0 or not -ndim <= axis < ndim:
+        msg = f"{fname}: 'axis' {axis} is out of range for inputs of {ndim} dimensions"
+        raise ValueError(msg)
+    return xp, a, b, axis % ndim
+
+
+def cosine_similarity(x1, x2, /, *, axis=-1, eps=1e-8):
+    r"""Cosine of the angle between ``x1`` and ``x2`` along ``axis``.
+
+    .. math:: \cos\theta = \frac{x_1 \cdot x_2}{\lVert x_1 \rVert \, \lVert x_2 \rVert}
+
+    Parameters
+    ----------
+    x1, x2 : array
+        Real floating arrays, broadcast together.
+    axis : int, optional
+        The vector axis (default -1; torch's ``dim`` defaults to 1).
+    eps : float, optional
+        Norm used for a zero vector.
+
+    Returns
+    -------
+    array
+        The broadcast shape without ``axis``, in the promoted dtype (16-bit
+        inputs give their own dtype, computed in float32).
+
+    Notes
+    -----
+    Each vector is divided by its largest magnitude first, so the result
+    neither overflows nor underflows: ``[1e20, 1e20]`` and ``[1e-30, 1e-30]``
+    with themselves give exactly 1. The denominator is
+    :math:`\sqrt{S_1 S_2}` with :math:`S` the scaled squared norms, which is
+    exact for a vector with itself. The error is a few ULP of
+    :math:`\sum_i |x_{1i} x_{2i}| / (\lVert x_1 \rVert \lVert x_2 \rVert)`,
+    the dot product's condition (nearly orthogonal vectors cancel). Deviation from
+    ``torch.nn.functional.cosine_similarity``: ``eps`` replaces only the norm
+    of a zero vector (value 0 and torch's finite derivative there); torch
+    also clamps nonzero norms below ``eps``, so it returns 2e-44 for
+    ``[1e-30, 1e-30]`` with itself.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([[1e20, 1e20], [1e-30, 1e-30], [0.0, 0.0]])
+    >>> xploss.cosine_similarity(x, x)
+    Array([1., 1., 0.], dtype=array_api_strict.float64)
+    """
+    fname = "cosine_similarity"
+    if not eps > 0:
+        msg = f"{fname}: 'eps' must be > 0, got {eps!r}"
+        raise ValueError(msg)
+    xp, a, b, axis = _prepare_pair(fname, x1, x2, axis)
+    out = xp.squeeze(_cosine(xp, a, b, axis, eps), axis=axis)
+    dtype = result_dtype(xp, x1, x2)
+    return out if out.dtype == dtype else xp.astype(out, dtype)
+
+
+def _pair_target(fname, x1, x2, target):
+    """(xp, x1, x2, y) for the (x1, x2, target) losses: x1 and x2 of one shape,
+    the target of their shape without the vector axis (cosine) or of their
+    shape (ranking), checked by the caller."""
+    xp = namespace(fname, x1=x1, x2=x2, target=target)
+    for name, a in (("x1", x1), ("x2", x2), ("target", target)):
+        _checks.floating(xp, fname, name, a)
+    _checks.same_shape(fname, "x1", x1, "x2", x2)
+    dtype = compute_dtype(xp, result_dtype(xp, x1, x2, target))
+    return xp, *(a if a.dtype == dtype else xp.astype(a, dtype) for a in (x1, x2, target))
+
+
+def cosine_embedding_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
+    r"""Cosine embedding loss: pull pairs with ``target = 1`` together, push
+    pairs with ``target = -1`` below ``margin``.
+
+    .. math::
+
+        \ell = \begin{cases} 1 - \cos(x_1, x_2) & y = 1 \\
+        \max(0, \cos(x_1, x_2) - \text{margin}) & y = -1 \end{cases}
+
+    Parameters
+    ----------
+    x1, x2 : array
+        ``(N, D)`` or ``(D,)`` embeddings of one shape.
+    target : array
+        ``(N,)`` or ``()`` labels in {1, -1}.
+    margin : float, optional
+        In [-1, 1].
+    reduction : {'mean', 'sum', 'none'}, optional
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    ``torch.nn.functional.cosine_embedding_loss`` semantics (torch adds
+    1e-12 to each squared norm; here the cosine is :func:`cosine_similarity`'s).
+    :math:`1 - \cos` is evaluated as :math:`\lVert \hat x_1 - \hat x_2 \rVert^2 / 2`
+    with :math:`\hat x` the unit vectors, so nearly parallel pairs keep their
+    small loss (``1 - cos`` rounds it to 0 or to a multiple of eps); its
+    absolute error is about :math:`\varepsilon \lVert \hat x_1 - \hat x_2 \rVert \sqrt{D}`,
+    since each unit-vector component rounds. Labels other than ±1 contribute
+    0, as in torch.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x1 = xp.asarray([[1.0, 1e-9], [1.0, 0.0]])
+    >>> x2 = xp.asarray([[1.0, 0.0], [0.0, 1.0]])
+    >>> xploss.cosine_embedding_loss(x1, x2, xp.asarray([1.0, -1.0]), reduction="none")
+    Array([5.e-19, 0.e+00], dtype=array_api_strict.float64)
+    """
+    fname = "cosine_embedding_loss"
+    _checks.reduction(fname, reduction)
+    xp, a, b, y = _pair_target(fname, x1, x2, target)
+    if a.ndim not in (1, 2) or tuple(y.shape) != tuple(a.shape[:-1]):
+        msg = (f"{fname}: expected 'x1' of shape (N, D) or (D,) and 'target' of shape "
+               f"(N,) or (), got {tuple(x1.shape)} and {tuple(target.shape)}")
+        raise ValueError(msg)
+    axis = a.ndim - 1
+    cos = xp.squeeze(_cosine(xp, a, b, axis, 1e-8), axis=axis)
+    # 1 - cos = |a/|a| - b/|b||² / 2 for nonzero vectors, without cancellation.
+    u1, nz1 = _scaled(xp, a, axis)
+    u2, nz2 = _scaled(xp, b, axis)
+    one = const(xp, 1.0, u1)
+    # (sqrt of a safe 1 for zero vectors: sqrt's derivative at 0 is infinite.)
+    n1 = xp.sqrt(xp.where(nz1, xp.sum(u1 * u1, axis=axis, keepdims=True), one))
+    n2 = xp.sqrt(xp.where(nz2, xp.sum(u2 * u2, axis=axis, keepdims=True), one))
+    w = u1 / n1 - u2 / n2
+    half_sq = 0.5 * xp.squeeze(xp.sum(w * w, axis=axis, keepdims=True), axis=axis)
+    both = xp.squeeze(nz1 & nz2, axis=axis)
+    zero = const(xp, 0.0, cos)
+    pull = xp.where(both, half_sq, 1.0 - cos)
+    push = xp.where(cos > margin, cos - margin, zero)
+    loss = xp.where(y == 1, pull, xp.where(y == -1, push, zero))
+    return reduce(xp, loss, reduction)
+
+
+def margin_ranking_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
+    r"""Margin ranking loss, :math:`\max(0, -y\,(x_1 - x_2) + \text{margin})`.
+
+    Parameters
+    ----------
+    x1, x2 : array
+        Scores of one shape.
+    target : array
+        Labels in {1, -1} (1: ``x1`` should rank higher), the same shape.
+    margin : float, optional
+    reduction : {'mean', 'sum', 'none'}, optional
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    ``torch.nn.functional.margin_ranking_loss`` semantics, except that shapes
+    must match. The margin is the exact sum ``margin + y·x2 - y·x1`` rounded
+    once (TwoSum), so it never overflows where its value is finite and keeps
+    its relative accuracy where it nearly cancels.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x1, x2 = xp.asarray([1.0, 1.0]), xp.asarray([0.5, 2.0])
+    >>> xploss.margin_ranking_loss(x1, x2, xp.asarray([1.0, 1.0]), margin=1.0, reduction="none")
+    Array([0.5, 2. ], dtype=array_api_strict.float64)
+    """
+    fname = "margin_ranking_loss"
+    _checks.reduction(fname, reduction)
+    xp, a, b, y = _pair_target(fname, x1, x2, target)
+    _checks.same_shape(fname, "x1", x1, "target", target)
+    m = _margin_sum(xp, margin, y * b, y * a)
+    return reduce(xp, xp.where(m > 0, m, const(xp, 0.0, m)), reduction)
+
+
+def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
+    r"""Hinge embedding loss: ``x`` where ``y = 1``, :math:`\max(0, \text{margin} - x)`
+    where ``y = -1``.
+
+    Parameters
+    ----------
+    input : array
+        Distances (or scores) ``x``.
+    target : array
+        Labels in {1, -1}, the shape of ``input``.
+    margin : float, optional
+    reduction : {'mean', 'sum', 'none'}, optional
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    ``torch.nn.functional.hinge_embedding_loss`` semantics, including its
+    treatment of other labels (both terms apply, ``x + max(0, margin - x)``,
+    evaluated as the equal ``max(x, margin)``, which cannot cancel), except
+    that shapes must match.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([0.5, 0.25, 2.0])
+    >>> xploss.hinge_embedding_loss(x, xp.asarray([1.0, -1.0, -1.0]), reduction="none")
+    Array([0.5 , 0.75, 0.  ], dtype=array_api_strict.float64)
+    """
+    fname = "hinge_embedding_loss"
+    _checks.reduction(fname, reduction)
+    xp = namespace(fname, input=input, target=target)
+    _checks.floating(xp, fname, "input", input)
+    _checks.floating(xp, fname, "target", target)
+    _checks.same_shape(fname, "input", input, "target", target)
+    dtype = compute_dtype(xp, result_dtype(xp, input, target))
+    x = input if input.dtype == dtype else xp.astype(input, dtype)
+    y = target if target.dtype == dtype else xp.astype(target, dtype)
+    zero = const(xp, 0.0, x)
+    hinge = _margin_sum(xp, margin, zero, x)
+    hinge = xp.where(hinge > 0, hinge, zero)
+    # Other labels get both terms, x + max(0, margin - x), which is max(x, margin).
+    m = const(xp, margin, x)
+    other = xp.where(x > m, x, xp.where(xp.isnan(x), x, m))
+    loss = xp.where(y == 1, x, xp.where(y == -1, hinge, other))
+    return reduce(xp, loss, reduction)
+
