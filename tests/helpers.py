@@ -25,3 +25,41 @@ def assert_close(ours, theirs, lib=None, *, rtol=RTOL, atol=ATOL):
     assert theirs.dtype == np.float64
     assert np.all(np.isfinite(theirs))
     assert_allclose(ours, theirs, rtol=rtol, atol=atol)
+
+
+def to_lib(a, lib):
+    """A NumPy array as an array of ``lib`` ("numpy" or "torch"; a copy for torch)."""
+    if lib == "numpy":
+        return a
+    import torch
+
+    return torch.from_numpy(np.array(a, copy=True))
+
+
+def opt(a, lib):
+    """``to_lib`` for optional arguments (``None`` stays ``None``)."""
+    return None if a is None else to_lib(a, lib)
+
+
+def as_torch(a, grad=False):
+    """A NumPy array as a fresh torch tensor (``None`` stays ``None``)."""
+    if a is None:
+        return None
+    import torch
+
+    return torch.tensor(np.asarray(a), requires_grad=grad)
+
+
+def check_against_torch(ours_fn, torch_fn, arrays, lib, grad_args=(0, 1)):
+    """``ours_fn`` on ``lib`` arrays equals ``torch_fn`` on torch tensors, and for
+    torch inputs so do the gradients of the summed loss at ``grad_args``."""
+    assert_close(ours_fn(*[to_lib(a, lib) for a in arrays]),
+                 torch_fn(*[as_torch(a) for a in arrays]), lib)
+    if lib != "torch":
+        return
+    mine = [as_torch(a, i in grad_args) for i, a in enumerate(arrays)]
+    theirs = [as_torch(a, i in grad_args) for i, a in enumerate(arrays)]
+    ours_fn(*mine).sum().backward()
+    torch_fn(*theirs).sum().backward()
+    for i in grad_args:
+        assert_close(mine[i].grad, theirs[i].grad)

@@ -22,7 +22,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from helpers import assert_close  # noqa: E402
+from helpers import as_torch, assert_close, opt, to_lib  # noqa: E402
 
 import xploss  # noqa: E402
 
@@ -33,21 +33,6 @@ N_CLASSES = 5
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def to_lib(a, lib):
-    """A NumPy array as an array of ``lib`` (a copy for torch)."""
-    if lib == "numpy":
-        return a
-    return torch.from_numpy(np.array(a, copy=True))
-
-
-def opt(a, lib):
-    return None if a is None else to_lib(a, lib)
-
-
-def as_torch(a):
-    return None if a is None else torch.from_numpy(np.array(a, copy=True))
 
 
 def logits(rng, shape, scale=3.0):
@@ -594,14 +579,18 @@ def test_poly1_cross_entropy_default_epsilon(lib, kind):
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("kind", [*INDEX_KINDS, "probs"])
 @pytest.mark.parametrize("lib", LIBS)
-def test_poly1_cross_entropy_epsilon0_is_cross_entropy(lib, kind, weighted, label_smoothing,
-                                                       reduction):
+@pytest.mark.parametrize(("name", "options"),
+                         [("poly1_cross_entropy", {"epsilon": 0.0}),
+                          ("softmax_focal_loss", {"alpha": None, "gamma": 0.0})],
+                         ids=["poly1_epsilon0", "focal_gamma0"])
+def test_reduces_to_cross_entropy(name, options, lib, kind, weighted, label_smoothing,
+                                  reduction):
     rng = np.random.default_rng(3904)
     x, t, _, kwargs = class_case(rng, CLASS_SHAPES["NCd1"], kind)
     w = class_weight(rng, weighted)
     kwargs.update(weight=opt(w, lib), reduction=reduction, label_smoothing=label_smoothing)
 
-    ours = xploss.poly1_cross_entropy(to_lib(x, lib), to_lib(t, lib), epsilon=0.0, **kwargs)
+    ours = getattr(xploss, name)(to_lib(x, lib), to_lib(t, lib), **options, **kwargs)
     ce = xploss.cross_entropy(to_lib(x, lib), to_lib(t, lib), **kwargs)
     assert_close(ours, ce, lib)
 
@@ -641,7 +630,7 @@ FOCAL_CASES = {
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=lambda v: f"ls{v}")
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("alpha", [None, 0.25], ids=lambda v: f"alpha{v}")
-# gamma=0 with alpha=None is checked against xploss.cross_entropy below.
+# gamma=0 with alpha=None is checked against xploss.cross_entropy above.
 @pytest.mark.parametrize("gamma", [0.5, 2.0], ids=lambda v: f"gamma{v}")
 @pytest.mark.parametrize("case", list(FOCAL_CASES))
 @pytest.mark.parametrize("lib", LIBS)
@@ -691,19 +680,3 @@ def test_softmax_focal_loss_defaults(lib, kind):
     assert_close(ours, theirs, lib)
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize("label_smoothing", [0.0, 0.1], ids=lambda v: f"ls{v}")
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-@pytest.mark.parametrize("kind", [*INDEX_KINDS, "probs"])
-@pytest.mark.parametrize("lib", LIBS)
-def test_softmax_focal_loss_gamma0_is_cross_entropy(lib, kind, weighted, label_smoothing,
-                                                    reduction):
-    rng = np.random.default_rng(4003)
-    x, t, _, kwargs = class_case(rng, CLASS_SHAPES["NCd1"], kind)
-    w = class_weight(rng, weighted)
-    kwargs.update(weight=opt(w, lib), reduction=reduction, label_smoothing=label_smoothing)
-
-    ours = xploss.softmax_focal_loss(to_lib(x, lib), to_lib(t, lib), alpha=None, gamma=0.0,
-                                     **kwargs)
-    ce = xploss.cross_entropy(to_lib(x, lib), to_lib(t, lib), **kwargs)
-    assert_close(ours, ce, lib)

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from helpers import assert_close  # noqa: E402
+from helpers import as_torch, assert_close, check_against_torch  # noqa: E402
 
 import xploss  # noqa: E402
 
@@ -27,35 +27,12 @@ REDUCTIONS = ["none", "mean", "sum"]
 SHAPE = (6, 5)
 
 
-def to_lib(a, lib):
-    return a if lib == "numpy" else torch.from_numpy(np.array(a, copy=True))
-
-
-def as_torch(a, grad=False):
-    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
-
-
 def inputs(seed, positive=False):
     rng = np.random.default_rng(seed)
     x, t = rng.normal(0, 2, SHAPE), rng.normal(0, 2, SHAPE)
     if positive:
         x, t = np.abs(x) + 0.1, rng.poisson(3.0, SHAPE).astype(np.float64)
     return x, t, rng.uniform(0.2, 2.0, SHAPE)
-
-
-def check_against_torch(ours_fn, torch_fn, arrays, lib, grad_args=(0, 1)):
-    """Values in ``lib`` and, for torch, gradients of the sum of the loss."""
-    ours = ours_fn(*[to_lib(a, lib) for a in arrays])
-    expected = torch_fn(*[as_torch(a) for a in arrays])
-    assert_close(ours, expected, lib)
-    if lib != "torch":
-        return
-    mine = [as_torch(a, i in grad_args) for i, a in enumerate(arrays)]
-    theirs = [as_torch(a, i in grad_args) for i, a in enumerate(arrays)]
-    ours_fn(*mine).sum().backward()
-    torch_fn(*theirs).sum().backward()
-    for i in grad_args:
-        assert_close(mine[i].grad, theirs[i].grad)
 
 
 @pytest.mark.parametrize("lib", LIBS)

@@ -18,7 +18,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from helpers import assert_close, to_numpy  # noqa: E402
+from helpers import as_torch, assert_close, opt, to_lib, to_numpy  # noqa: E402
 
 import xploss  # noqa: E402
 
@@ -44,13 +44,6 @@ LABEL_SMOOTHINGS = [0.0, 0.1, 0.7]
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-def to_lib(a, lib):
-    """A NumPy array as an array of ``lib`` (a copy for torch)."""
-    if lib == "numpy":
-        return a
-    return torch.from_numpy(np.array(a, copy=True))
 
 
 def logits(rng, shape):
@@ -102,14 +95,6 @@ def class_case(rng, shape, class_axis, kind):
 
 def class_weight(rng, weighted):
     return rng.uniform(0.5, 2.0, size=N_CLASSES) if weighted else None
-
-
-def opt(a, lib):
-    return None if a is None else to_lib(a, lib)
-
-
-def as_torch(a):
-    return None if a is None else torch.from_numpy(np.array(a, copy=True))
 
 
 # ---------------------------------------------------------------------------

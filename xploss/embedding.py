@@ -44,26 +44,28 @@ def _scaled(xp, x, axis):
 
 
 def _cosine(xp, x1, x2, axis, eps):
-    """Cosine along ``axis`` (kept) of broadcast ``x1``, ``x2`` in compute dtype.
+    """Cosine along ``axis`` (kept) of broadcast ``x1``, ``x2`` in compute dtype,
+    and the pieces it is built from: ``(cos, (u1, nz1, n1), (u2, nz2, n2))`` with
+    u = x / max|x|, nz whether the vector is nonzero, n = |u| (1 for a zero vector).
 
-    Nonzero vectors: (u1·u2) / sqrt(S1·S2) with u = x / max|x| and S = u·u in
-    [1, n]: no overflow or underflow, and exactly 1 for a vector with itself
-    (sqrt(S·S) = S in binary floating point). A zero vector: its term is x·u_other
-    / (eps·|u_other|), i.e. torch's eps clamp, value 0 with torch's (finite)
-    derivative.
+    Nonzero vectors: (u1·u2) / sqrt(S1·S2) with S = u·u in [1, D]: no overflow
+    or underflow, and exactly 1 for a vector with itself (sqrt(S·S) = S in binary
+    floating point). A zero vector: its norm is eps, i.e. torch's clamp, value 0
+    with torch's (finite) derivative.
     """
     u1, nz1 = _scaled(xp, x1, axis)
     u2, nz2 = _scaled(xp, x2, axis)
-    s1 = xp.sum(u1 * u1, axis=axis, keepdims=True)
-    s2 = xp.sum(u2 * u2, axis=axis, keepdims=True)
-    one = const(xp, 1.0, s1)
+    one = const(xp, 1.0, u1)
+    # A safe 1 for zero vectors (u = x = 0 there): sqrt's derivative at 0 is infinite.
+    s1 = xp.where(nz1, xp.sum(u1 * u1, axis=axis, keepdims=True), one)
+    s2 = xp.where(nz2, xp.sum(u2 * u2, axis=axis, keepdims=True), one)
+    n1, n2 = xp.sqrt(s1), xp.sqrt(s2)
     both = nz1 & nz2
     dot = xp.sum(u1 * u2, axis=axis, keepdims=True)
-    # Zero vectors: denominator eps for that side (u = x = 0 there already).
-    d1 = xp.where(nz1, xp.sqrt(xp.where(nz1, s1, one)), const(xp, eps, s1))
-    d2 = xp.where(nz2, xp.sqrt(xp.where(nz2, s2, one)), const(xp, eps, s2))
-    den = xp.where(both, xp.sqrt(xp.where(both, s1 * s2, one)), d1 * d2)
-    return dot / den
+    d1 = xp.where(nz1, n1, const(xp, eps, s1))
+    d2 = xp.where(nz2, n2, const(xp, eps, s2))
+    den = xp.where(both, xp.sqrt(s1 * s2), d1 * d2)
+    return dot / den, (u1, nz1, n1), (u2, nz2, n2)
 
 
 def _prepare_pair(fname, x1, x2, axis):
@@ -133,7 +135,7 @@ def cosine_similarity(x1, x2, /, *, axis=-1, eps=1e-8):
         msg = f"{fname}: 'eps' must be > 0, got {eps!r}"
         raise ValueError(msg)
     xp, a, b, axis = _prepare_pair(fname, x1, x2, axis)
-    out = xp.squeeze(_cosine(xp, a, b, axis, eps), axis=axis)
+    out = xp.squeeze(_cosine(xp, a, b, axis, eps)[0], axis=axis)
     dtype = result_dtype(xp, x1, x2)
     return out if out.dtype == dtype else xp.astype(out, dtype)
 
@@ -202,14 +204,9 @@ def cosine_embedding_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
                f"(N,) or (), got {tuple(x1.shape)} and {tuple(target.shape)}")
         raise ValueError(msg)
     axis = a.ndim - 1
-    cos = xp.squeeze(_cosine(xp, a, b, axis, 1e-8), axis=axis)
+    cos, (u1, nz1, n1), (u2, nz2, n2) = _cosine(xp, a, b, axis, 1e-8)
+    cos = xp.squeeze(cos, axis=axis)
     # 1 - cos = |a/|a| - b/|b||² / 2 for nonzero vectors, without cancellation.
-    u1, nz1 = _scaled(xp, a, axis)
-    u2, nz2 = _scaled(xp, b, axis)
-    one = const(xp, 1.0, u1)
-    # (sqrt of a safe 1 for zero vectors: sqrt's derivative at 0 is infinite.)
-    n1 = xp.sqrt(xp.where(nz1, xp.sum(u1 * u1, axis=axis, keepdims=True), one))
-    n2 = xp.sqrt(xp.where(nz2, xp.sum(u2 * u2, axis=axis, keepdims=True), one))
     w = u1 / n1 - u2 / n2
     half_sq = 0.5 * xp.squeeze(xp.sum(w * w, axis=axis, keepdims=True), axis=axis)
     both = xp.squeeze(nz1 & nz2, axis=axis)
