@@ -174,6 +174,46 @@ def test_no_floating_point_warnings_on_valid_inputs(name):
             assert np.any(np.isinf(value)), (case.name, overflow)
 
 
+# ---------------------------------------------------------------- NaN in, NaN out
+
+# Cases whose outputs do not depend on the NaN argument, by definition.
+NAN_INDEPENDENT = {
+    "all_ignored_mean",  # every target ignored: exactly 0
+    "other_labels",      # cosine_embedding_loss: labels other than ±1 contribute 0
+}
+
+
+def _has_label_pairs(target, n_classes):
+    """Rows of a multilabel_margin_loss target with a label and a non-label
+    (other rows hold no margin, so they are 0 whatever the scores)."""
+    rows = target.reshape(-1, target.shape[-1])
+    counts = []
+    for row in rows:
+        stop = np.flatnonzero(row == -1)
+        labels = set(row[:stop[0] if stop.size else row.size].tolist())
+        counts.append(0 < len(labels) < n_classes)
+    return np.array(counts).reshape(target.shape[:-1])
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_nan_in_any_argument_gives_nan(name):
+    """A differentiable argument filled with NaN gives NaN in every output element."""
+    entry = REGISTRY[name]
+    for case in entry.cases("float64"):
+        if case.name in NAN_INDEPENDENT:
+            continue
+        for pos in entry.differentiable:
+            args = list(case.args)
+            if not args[pos].size or not np.issubdtype(args[pos].dtype, np.floating):
+                continue
+            args[pos] = np.full_like(args[pos], np.nan)
+            with np.errstate(all="ignore"):
+                out = np.asarray(entry.func(*args, **case.kwargs))
+            if name == "multilabel_margin_loss" and out.ndim:
+                out = out[_has_label_pairs(case.args[1], case.args[0].shape[-1])]
+            assert np.all(np.isnan(out)), (case.name, pos, out)
+
+
 # ---------------------------------------------------------------- argument errors
 
 

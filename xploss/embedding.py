@@ -14,7 +14,7 @@ import math
 from . import _checks
 from ._reductions import reduce
 from ._support import compute_dtype, const, namespace, result_dtype
-from .margin import _margin_sum
+from .margin import _margin_sum, _positive_part
 
 __all__ = [
     "cosine_embedding_loss",
@@ -25,8 +25,9 @@ __all__ = [
 
 
 def _scaled(xp, x, axis):
-    """(u, m): u = x / m with m = max |x| along ``axis`` (1 for a zero vector, so
-    u = x = 0 there), and whether the vector is nonzero."""
+    """(u, nonzero, m): u = x / m with m = max |x| along ``axis`` (kept; 1 for a
+    zero or non-finite vector, so u = x = 0 for a zero vector), and whether the
+    vector is nonzero."""
     ax = xp.where(x < 0, -x, x)
     m = xp.max(ax, axis=axis, keepdims=True)
     nonzero = m > 0
@@ -40,7 +41,7 @@ def _scaled(xp, x, axis):
     down, up = 2.0 ** -math.floor(half_range), 2.0 ** math.floor(1.2 * half_range)
     s = xp.where(m_safe > 1 / down, const(xp, down, m),
                  xp.where(m_safe < down, const(xp, up, m), one))
-    return (x * s) / (m_safe * s), nonzero
+    return (x * s) / (m_safe * s), nonzero, m_safe
 
 
 def _cosine(xp, x1, x2, axis, eps):
@@ -53,8 +54,8 @@ def _cosine(xp, x1, x2, axis, eps):
     floating point). A zero vector: its norm is eps, i.e. torch's clamp, value 0
     with torch's (finite) derivative.
     """
-    u1, nz1 = _scaled(xp, x1, axis)
-    u2, nz2 = _scaled(xp, x2, axis)
+    u1, nz1, _ = _scaled(xp, x1, axis)
+    u2, nz2, _ = _scaled(xp, x2, axis)
     one = const(xp, 1.0, u1)
     # A safe 1 for zero vectors (u = x = 0 there): sqrt's derivative at 0 is infinite.
     s1 = xp.where(nz1, xp.sum(u1 * u1, axis=axis, keepdims=True), one)
@@ -212,7 +213,7 @@ def cosine_embedding_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     both = xp.squeeze(nz1 & nz2, axis=axis)
     zero = const(xp, 0.0, cos)
     pull = xp.where(both, half_sq, 1.0 - cos)
-    push = xp.where(cos > margin, cos - margin, zero)
+    push = _positive_part(xp, cos - margin)
     loss = xp.where(y == 1, pull, xp.where(y == -1, push, zero))
     return reduce(xp, loss, reduction)
 
@@ -254,7 +255,7 @@ def margin_ranking_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     xp, a, b, y = _pair_target(fname, x1, x2, target)
     _checks.same_shape(fname, "x1", x1, "target", target)
     m = _margin_sum(xp, margin, y * b, y * a)
-    return reduce(xp, xp.where(m > 0, m, const(xp, 0.0, m)), reduction)
+    return reduce(xp, _positive_part(xp, m), reduction)
 
 
 def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
@@ -301,7 +302,7 @@ def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
     y = target if target.dtype == dtype else xp.astype(target, dtype)
     zero = const(xp, 0.0, x)
     hinge = _margin_sum(xp, margin, zero, x)
-    hinge = xp.where(hinge > 0, hinge, zero)
+    hinge = _positive_part(xp, hinge)
     # Other labels get both terms, x + max(0, margin - x), which is max(x, margin).
     m = const(xp, margin, x)
     other = xp.where(x > m, x, xp.where(xp.isnan(x), x, m))

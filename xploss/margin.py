@@ -73,6 +73,15 @@ def _margin_sum(xp, margin, a, b, keep=None):
     return xp.where(a == -math.inf, neg_inf, value)
 
 
+def _positive_part(xp, m, keep=None):
+    """``max(0, m)`` (0 outside ``keep``) with NaN kept: a NaN score gives a NaN
+    loss, never a silent 0. The derivative at the kink is 0."""
+    take = (m > 0) | xp.isnan(m)
+    if keep is not None:
+        take = take & keep
+    return xp.where(take, m, const(xp, 0.0, m))
+
+
 def soft_margin_loss(input, target, /, *, reduction="mean"):
     r"""Two-class logistic loss, :math:`\log(1 + e^{-y x})`.
 
@@ -172,7 +181,7 @@ def _hinge_margins(fname, input, target, reduction):
     t = xp.where(t == 0, const(xp, -1.0, t), t)
     # 1 - t·x, exact for t = ±1 up to one rounding (Sterbenz near the kink).
     m = 1.0 - t * x
-    return xp, xp.where(m > 0, m, const(xp, 0.0, m)), reduction
+    return xp, _positive_part(xp, m), reduction
 
 
 def hinge_loss(input, target, /, *, reduction="mean"):
@@ -296,13 +305,13 @@ def multiclass_hinge_loss(input, target, /, *, margin=1.0, reduction="mean", axi
     fname = "multiclass_hinge_loss"
     xp, x, onehot, in_range, x_target, _ = _class_index_prepare(fname, input, target,
                                                                 reduction, axis)
-    neg_inf, zero = const(xp, -math.inf, x), const(xp, 0.0, x)
+    neg_inf = const(xp, -math.inf, x)
     if x.shape[-1] > 1:
         other = xp.max(xp.where(onehot, neg_inf, x), axis=-1)
     else:
         other = xp.full(x_target.shape, -math.inf, dtype=x.dtype, device=device(x))
     m = _margin_sum(xp, margin, other, x_target)
-    loss = xp.where(m > 0, m, zero)
+    loss = _positive_part(xp, m)
     return reduce(xp, _nan_outside(xp, loss, in_range), reduction)
 
 
@@ -356,7 +365,7 @@ def multi_margin_loss(input, target, /, *, p=1, margin=1.0, weight=None, reducti
         raise ValueError(msg)
     zero = const(xp, 0.0, x)
     m = _margin_sum(xp, margin, x, x_target[..., None], keep=~onehot)
-    terms = xp.where((m > 0) & ~onehot, m, zero)
+    terms = _positive_part(xp, m, ~onehot)
     if p == 2:
         terms = terms * terms
     if w is not None:
@@ -422,10 +431,9 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
     hits = (target[..., :, None] == classes) & ~stopped[..., :, None]
     is_label = xp.any(hits, axis=-2)                      # (..., C)
-    zero = const(xp, 0.0, x)
     # pairs[..., j, i]: label j against non-label i.
     pair = is_label[..., :, None] & ~is_label[..., None, :]
     m = _margin_sum(xp, 1.0, x[..., None, :], x[..., :, None], keep=pair)
-    terms = xp.where(pair & (m > 0), m, zero)
+    terms = _positive_part(xp, m, pair)
     loss = xp.sum(xp.sum(terms, axis=-1), axis=-1) / n_classes
     return reduce(xp, loss, reduction)

@@ -408,7 +408,8 @@ def msle_loss(input, target, /, *, reduction="mean"):
     diff = xp.where(use_1, form_1, xp.where(use_2, form_2, xp.where(x == t, zero, form_3)))
     loss = diff * diff
     nan = const(xp, math.nan, x)
-    return reduce(xp, xp.where((x < -1.0) | (t < -1.0), nan, loss), reduction)
+    # Below -1, and NaN in either argument, give NaN.
+    return reduce(xp, xp.where((x >= -1.0) & (t >= -1.0), loss, nan), reduction)
 
 
 def _log1p_at_least(xp, a, use):
@@ -495,7 +496,8 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
         # both would overflow (inf - inf).
         big = x > 2.0 * math.log(float(xp.finfo(x.dtype).max))
         xs = xp.where(big, const(xp, 0.0, x), x)
-        loss = xp.where(big, const(xp, math.inf, x), xp.exp(xs) - mul0(xp, t, xs))
+        inf = xp.where(xp.isnan(t), t, const(xp, math.inf, x))
+        loss = xp.where(big, inf, xp.exp(xs) - mul0(xp, t, xs))
     else:
         # log(x + eps) of the exact sum: log(s) + e/s with s + e = x + eps (TwoSum);
         # near x = 1 the rounding of s would otherwise dominate log(s).
