@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import numpy as np
 
 import xploss
@@ -959,3 +960,195 @@ def _hinge_embedding_cases(dtype):
 
 register(Entry("hinge_embedding_loss", xploss.hinge_embedding_loss, ref.hinge_embedding_loss,
                _hinge_embedding_cases, half_result="float32"))
+
+
+# --------------------------------------------------------- distances and triplets
+
+NORMS = (2.0, 1.0, 3.0, 0.5, INF)
+
+
+def _np_distance(x1, x2, p=2.0, eps=1e-6):
+    """Float64 p-norm distance |x1 - x2 + eps|_p (scaled: no overflow), for scales."""
+    with np.errstate(all="ignore"):
+        v = np.abs(x1 - x2 + eps)
+        m = np.max(v, axis=-1, keepdims=True)
+        u = np.nan_to_num(v / np.where(m > 0, m, 1.0))
+        s = np.max(u, axis=-1) if p == INF else np.sum(u ** p, axis=-1) ** (1 / p)
+        return np.nan_to_num(m[..., 0] * s)
+
+
+def _distance_cases(dtype):
+    a, b = _vector_pairs(dtype)
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(22)
+    # Differences near the top of the range: torch's plain norm overflows there.
+    far = arr([big / 4, big / 4, -big / 4], [big / 2, 0.0, 0.0])
+    cases = []
+    for p in NORMS:
+        cases += [Case(f"pairs_p{p:g}", (a, b), {"p": p}, summands=3),
+                  Case(f"pairs_p{p:g}_eps0", (a, b), {"p": p, "eps": 0.0}, summands=3),
+                  Case(f"far_p{p:g}", (far, -far), {"p": p, "eps": 0.0}, summands=3)]
+    cases += [
+        Case("keepdim", (a, b), {"keepdim": True}, summands=3),
+        Case("broadcast", (a, b[:1]), {"eps": 2.0**-20}, summands=3),
+        Case("long", (rng.normal(0, 1, (4, 64)), rng.normal(0, 1, (4, 64))), summands=64),
+        Case("nan", (arr([NAN, 1.0, 0.0]), arr([1.0, 1.0, 1.0])), summands=3),
+    ]
+    return cases
+
+
+register(Entry("pairwise_distance", xploss.pairwise_distance, ref.pairwise_distance,
+               _distance_cases, differentiable=(0, 1), reference_takes_dtype=True))
+
+
+def _triplet_terms(a, pos, neg, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+    """margin + d(a, p) + d(a, n) (+ d(p, n) with swap): the condition of the margin sum."""
+    s = margin + _np_distance(a, pos, p, eps) + _np_distance(a, neg, p, eps)
+    return s + _np_distance(pos, neg, p, eps) if swap else s
+
+
+def _triplets(dtype):
+    """(anchor, positive, negative) rows: random, identical anchor and positive,
+    zero vectors, margins that nearly cancel, and vectors near overflow/underflow."""
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(23)
+    a, pos, neg = (rng.normal(0, 1, (6, 3)) for _ in range(3))
+    special_a = arr([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1e-30, 1e-30, 0.0],
+                    [big / 8, -big / 8, 0.0], [3.0, 0.0, 0.0])
+    special_p = arr([0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [2e-30, 0.0, 0.0],
+                    [big / 8, big / 8, 0.0], [0.0, 0.0, 0.0])
+    special_n = arr([0.0, 0.0, 0.0], [1.0, 2.0, 4.0], [0.0, 1e-30, 0.0],
+                    [-big / 8, -big / 8, 0.0], [0.0, 4.0, 0.0])
+    return (np.concatenate([a, special_a]), np.concatenate([pos, special_p]),
+            np.concatenate([neg, special_n]))
+
+
+def _triplet_cases(dtype, with_norm=True):
+    a, pos, neg = _triplets(dtype)
+    n = len(a)
+    cases = [Case("none", (a, pos, neg), {"reduction": "none"}, summands=6),
+             Case("swap", (a, pos, neg), {"reduction": "none", "swap": True}, summands=6),
+             Case("margin", (a, pos, neg), {"reduction": "none", "margin": 0.25}, summands=6),
+             Case("mean", (a, pos, neg), {"margin": 2.0}, summands=6 * n),
+             Case("sum_swap", (a, pos, neg), {"reduction": "sum", "swap": True},
+                  summands=6 * n),
+             Case("single", (a[0], pos[0], neg[0]), {}, summands=6),
+             # d(a, p) = d(a, n) - margin exactly: the margin cancels to 0.
+             Case("cancel", (arr([0.0, 0.0]), arr([3.0, 4.0]), arr([0.0, 6.0])),
+                  {"reduction": "none", "eps": 0.0} if with_norm else {"reduction": "none"},
+                  summands=4)]
+    if with_norm:
+        # For p < 1 the derivative at a vector near finfo.max with a component
+        # near eps passes through m·|u|^(p-1) (m the largest magnitude), beyond
+        # the range though the derivative itself is finite (documented): that
+        # row is left out there.
+        below_max = np.max(np.abs(np.stack([a, pos, neg])), axis=(0, 2)) < 1e30
+        for p in NORMS[1:]:
+            rows = below_max if p < 1 else slice(None)
+            cases.append(Case(f"p{p:g}", (a[rows], pos[rows], neg[rows]),
+                              {"reduction": "none", "p": p}, summands=6))
+        cases.append(Case("eps0", (a, pos, neg), {"reduction": "none", "eps": 0.0}, summands=6))
+    return cases
+
+
+register(Entry("triplet_margin_loss", xploss.triplet_margin_loss, ref.triplet_margin_loss,
+               _triplet_cases, differentiable=(0, 1, 2), half_result="float32",
+               scale=_terms_scale(_triplet_terms), reference_takes_dtype=True))
+register(Entry("triplet_margin_with_distance_loss", xploss.triplet_margin_with_distance_loss,
+               ref.triplet_margin_with_distance_loss,
+               lambda dtype: _triplet_cases(dtype, with_norm=False), differentiable=(0, 1, 2),
+               half_result="float32", scale=_terms_scale(_triplet_terms),
+               reference_takes_dtype=True))
+
+
+def _ntxent_scale(args, kwargs, exact):
+    """Mean over the positive pairs of term + sigmoid(z)·(|L| + |s| + 2/tau), with
+    z = L - s the softplus argument: each term plus its sensitivity to the
+    rounding of the similarities s = cos/tau (cosines good to ~eps absolute)."""
+    e, labels = np.asarray(args[0], np.float64), np.asarray(args[1])
+    tau = kwargs.get("temperature", 0.07)
+    out = []
+    with mpmath.workdps(30):
+        for term, log_neg, s in ref._ntxent_pairs(e, labels.tolist(), ref.mpf(tau)):
+            if log_neg == -INF:
+                out.append(float(term))
+                continue
+            z = float(log_neg - s)
+            sig = 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+            out.append(float(term) + sig * (abs(float(log_neg)) + abs(float(s)) + 2 / tau))
+    return np.maximum(np.mean(out) if out else 0.0, np.abs(exact))
+
+
+def _ntxent_cases(dtype):
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(24)
+    e = rng.normal(0, 1, (8, 4))
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 3])
+    # Confident: each positive pair nearly parallel, the negatives far apart.
+    directions = np.eye(4)[[0, 0, 1, 1, 2, 2, 3, 3]]
+    confident = directions + rng.normal(0, 1e-3, (8, 4))
+    pairs = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    zero = e.copy()
+    zero[2] = 0.0
+    scaled = [("huge", big / 16), ("tiny", 1e-30)]
+    cases = [Case("random", (e, labels), summands=12),
+             Case("random_t05", (e, labels), {"temperature": 0.5}, summands=12),
+             Case("random_t2", (e, labels), {"temperature": 2.0}, summands=12),
+             Case("confident", (confident, pairs), {"temperature": 0.05}, summands=12),
+             Case("zero_embedding", (zero, labels), summands=12),
+             Case("no_positives", (e, np.arange(8)), summands=1),
+             Case("no_negatives", (e[:4], np.zeros(4, dtype=np.int64)), summands=1)]
+    cases += [Case(name, (e * f, labels), summands=12) for name, f in scaled]
+    return cases
+
+
+register(Entry("ntxent_loss", xploss.ntxent_loss, ref.ntxent_loss, _ntxent_cases,
+               half_result="float32", scale=_ntxent_scale, reference_takes_dtype=True))
+
+
+# ----------------------------------------------------------------- segmentation
+
+
+def _masks(dtype):
+    """(p, t) of shape (3, 2, 4): soft predictions against binary masks, a perfect
+    prediction, an empty perfect one, and predictions at 0, 1 - ulp, tiny."""
+    eps, tiny, sub, big = FINFO[dtype]
+    rng = np.random.default_rng(25)
+    t = (rng.uniform(size=(3, 2, 4)) > 0.5) * 1.0
+    p = rng.uniform(size=(3, 2, 4))
+    t[1], p[1] = [[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]], [[1.0, 0.0, 1.0, 0.0],
+                                                              [0.0, 0.0, 1.0, 1.0]]
+    t[2], p[2] = 0.0, 0.0
+    near = arr([1 - eps / 2, tiny, 1e-30, 0.25], [1.0, sub, 0.0, 0.75])
+    target = arr([1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0])
+    return (np.concatenate([p, near[None]]), np.concatenate([t, target[None]]))
+
+
+def _overlap_cases(dtype, options):
+    p, t = _masks(dtype)
+    cases = []
+    for suffix, extra in options:
+        cases += [
+            Case(f"global{suffix}", (p, t), extra, summands=2 * p.size),
+            Case(f"per_sample{suffix}", (p, t), {"axis": (1, 2), "reduction": "none", **extra},
+                 summands=16),
+            Case(f"per_row{suffix}", (p, t), {"axis": -1, "reduction": "none", **extra},
+                 summands=8),
+            Case(f"no_smooth{suffix}", (p, t),
+                 {"axis": (1, 2), "reduction": "none", "smooth": 0.0, **extra}, summands=16),
+            Case(f"mean{suffix}", (p, t), {"axis": (1, 2), **extra}, summands=16 * len(p)),
+        ]
+    bad = arr([0.5, 1.5], [0.5, 0.5])
+    cases.append(Case("outside_unit_interval", (bad, arr([1.0, 0.0], [1.0, 0.0])),
+                      {"axis": 1, "reduction": "none"}, summands=4))
+    return cases
+
+
+register(Entry("dice_loss", xploss.dice_loss, ref.dice_loss,
+               lambda dtype: _overlap_cases(dtype, (("", {}),)), differentiable=(0, 1),
+               half_result="float32", reference_takes_dtype=True))
+register(Entry("tversky_loss", xploss.tversky_loss, ref.tversky_loss,
+               lambda dtype: _overlap_cases(dtype, (("", {}),
+                                                    ("_fn", {"alpha": 0.25, "beta": 0.75}),
+                                                    ("_fp_only", {"alpha": 1.0, "beta": 0.0}))),
+               differentiable=(0, 1), half_result="float32", reference_takes_dtype=True))

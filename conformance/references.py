@@ -702,3 +702,144 @@ def hinge_embedding_loss(x, y, margin=1.0, reduction="mean"):
         return out
 
     return reduce(elementwise(term)(x, y), reduction)
+
+
+def _as_held(value, dtype_name):
+    """A Python float option as the backend holds it: rounded to float32 for
+    float32 and for 16-bit inputs (computed in float32)."""
+    return float(value) if dtype_name == "float64" else float(np.float32(value))
+
+
+def _p_norm(v, p):
+    if any(isnan(x) for x in v):
+        return NAN
+    if p == np.inf:
+        return max(abs(x) for x in v)
+    return mpmath.fsum(abs(x) ** p for x in v) ** (1 / p)
+
+
+def _distances(x1, x2, p, eps):
+    """Per-row torch pairwise distances |x1 - x2 + eps|_p (mpf), and the rows' shape."""
+    a, b, lead = _vector_rows(x1, x2, -1)
+    pm = mpf(p) if p != np.inf else p
+    with mpmath.workdps(2 * DIGITS):
+        out = [_p_norm([mpf(u) - mpf(v) + mpf(eps) for u, v in zip(ra, rb, strict=True)], pm)
+               for ra, rb in zip(a, b, strict=True)]
+    return out, lead
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, dtype_name="float64"):
+    out, lead = _distances(x1, x2, p, _as_held(eps, dtype_name))
+    shape = (*lead, 1) if keepdim else lead
+    return np.array(out, dtype=object).reshape(shape)
+
+
+def _triplet(d_ap, d_an, d_pn, margin, reduction):
+    m = mpf(margin)
+    out = []
+    for i, (dp, dn) in enumerate(zip(d_ap, d_an, strict=True)):
+        if d_pn is not None:
+            dn = NAN if isnan(dn) or isnan(d_pn[i]) else min(dn, d_pn[i])
+        out.append(NAN if isnan(dp) or isnan(dn) else max(m + dp - dn, mpmath.mpf(0)))
+    return np.array(out, dtype=object)
+
+
+def triplet_margin_loss(a, pos, neg, margin=1.0, p=2.0, eps=1e-6, swap=False,
+                        reduction="mean", *, dtype_name="float64"):
+    a, pos, neg = np.broadcast_arrays(*(np.asarray(x, np.float64) for x in (a, pos, neg)))
+    e = _as_held(eps, dtype_name)
+    d_ap, lead = _distances(a, pos, p, e)
+    d_an, _ = _distances(a, neg, p, e)
+    d_pn = _distances(pos, neg, p, e)[0] if swap else None
+    return reduce(_triplet(d_ap, d_an, d_pn, margin, reduction).reshape(lead), reduction)
+
+
+def triplet_margin_with_distance_loss(a, pos, neg, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean", *, dtype_name="float64"):
+    if distance_function is not None:
+        msg = "the reference covers the default distance only"
+        raise NotImplementedError(msg)
+    return triplet_margin_loss(a, pos, neg, margin=margin, swap=swap, reduction=reduction,
+                               dtype_name=dtype_name)
+
+
+def _ntxent_pairs(e, labels, temperature):
+    """[(term, L_i, s_ij)] per positive pair, in mpf (see ntxent_loss)."""
+    n = len(e)
+    rows = [[mpf(v) for v in row] for row in e]
+    s = [[_cos_row(rows[i], rows[j], 1.0) / temperature for j in range(n)] for i in range(n)]
+    pairs = []
+    for i in range(n):
+        negatives = [s[i][k] for k in range(n) if labels[k] != labels[i]]
+        log_neg = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in negatives)) if negatives \
+            else -INF
+        for j in range(n):
+            if j != i and labels[j] == labels[i]:
+                term = mpmath.log1p(mpmath.exp(log_neg - s[i][j])) if negatives \
+                    else mpmath.mpf(0)
+                pairs.append((term, log_neg, s[i][j]))
+    return pairs
+
+
+def ntxent_loss(e, labels, temperature=0.07, *, dtype_name="float64"):
+    e = np.asarray(e, np.float64)
+    if np.isnan(e).any():
+        return np.asarray(NAN, dtype=object)
+    tau = mpf(_as_held(temperature, dtype_name))
+    with mpmath.workdps(2 * DIGITS):
+        pairs = _ntxent_pairs(e, np.asarray(labels).tolist(), tau)
+        total = mpmath.fsum(t for t, _, _ in pairs) if pairs else mpmath.mpf(0)
+        return np.asarray(total / len(pairs) if pairs else total, dtype=object)
+
+
+# ----------------------------------------------------------------- segmentation
+
+
+def _overlap(p, t, axis, score):
+    """score(p_values, t_values) per group of ``axis`` (None: all), NaN for any
+    value outside [0, 1]."""
+    p, t = np.asarray(p, np.float64), np.asarray(t, np.float64)
+    axes = tuple(range(p.ndim)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = tuple(a % p.ndim for a in axes)
+    keep = [a for a in range(p.ndim) if a not in axes]
+    pm = np.moveaxis(p, keep, list(range(len(keep))))
+    tm = np.moveaxis(t, keep, list(range(len(keep))))
+    lead = pm.shape[:len(keep)]
+    pm, tm = pm.reshape((*lead, -1)), tm.reshape((*lead, -1))
+    out = np.empty(lead, dtype=object)
+    with mpmath.workdps(2 * DIGITS):
+        for idx in np.ndindex(lead):
+            pv, tv = pm[idx], tm[idx]
+            if not (np.all((pv >= 0) & (pv <= 1)) and np.all((tv >= 0) & (tv <= 1))):
+                out[idx] = NAN
+            else:
+                out[idx] = score([mpf(v) for v in pv], [mpf(v) for v in tv])
+    return out
+
+
+def dice_loss(p, t, smooth=1.0, axis=None, reduction="mean", *, dtype_name="float64"):
+    s = mpf(_as_held(smooth, dtype_name))
+
+    def score(pv, tv):
+        # 1 - (2·sum(pt) + s)/(sum p + sum t + s), as the mismatch over the total
+        # (the same number; 1 - ratio would need more digits than p = 1e-300 has).
+        mismatch = mpmath.fsum(a * (1 - b) + b * (1 - a) for a, b in zip(pv, tv, strict=True))
+        den = mpmath.fsum(pv) + mpmath.fsum(tv) + s
+        return mismatch / den if den != 0 else mpmath.mpf(0)
+
+    return reduce(_overlap(p, t, axis, score), reduction)
+
+
+def tversky_loss(p, t, alpha=0.5, beta=0.5, smooth=1.0, axis=None, reduction="mean", *,
+                 dtype_name="float64"):
+    s = mpf(_as_held(smooth, dtype_name))
+    al, be = mpf(_as_held(alpha, dtype_name)), mpf(_as_held(beta, dtype_name))
+
+    def score(pv, tv):
+        tp = mpmath.fsum(a * b for a, b in zip(pv, tv, strict=True))
+        fp = mpmath.fsum(a * (1 - b) for a, b in zip(pv, tv, strict=True))
+        fn = mpmath.fsum((1 - a) * b for a, b in zip(pv, tv, strict=True))
+        den = tp + al * fp + be * fn + s
+        return (al * fp + be * fn) / den if den != 0 else mpmath.mpf(0)
+
+    return reduce(_overlap(p, t, axis, score), reduction)

@@ -183,7 +183,7 @@ def _held(target, arrays, case):
 
 
 def _held_kwargs(target, kwargs):
-    return {k: (v if isinstance(v, (str, int, float, type(None)))
+    return {k: (v if isinstance(v, (str, int, float, tuple, type(None)))
                 else target.backend.to_numpy(v).astype(np.float64))
             for k, v in kwargs.items()}
 

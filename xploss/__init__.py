@@ -21,6 +21,10 @@ from .embedding import (
     cosine_similarity,
     hinge_embedding_loss,
     margin_ranking_loss,
+    ntxent_loss,
+    pairwise_distance,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from .margin import (
     hinge_loss,
@@ -56,6 +60,7 @@ from .regression import (
     quantile_loss,
     smooth_l1_loss,
 )
+from .segmentation import dice_loss, tversky_loss
 
 __version__ = "0.1.0"
 
@@ -65,6 +70,7 @@ __all__ = [
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
+    "dice_loss",
     "gaussian_nll_loss",
     "hinge_embedding_loss",
     "hinge_loss",
@@ -87,6 +93,8 @@ __all__ = [
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",
     "nll_loss",
+    "ntxent_loss",
+    "pairwise_distance",
     "poisson_nll_loss",
     "poly1_cross_entropy",
     "quantile_loss",
@@ -98,6 +106,9 @@ __all__ = [
     "softmax_focal_loss",
     "softplus",
     "squared_hinge_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "tversky_loss",
     "xlog1py",
     "xlogy",
 ]

@@ -1,5 +1,6 @@
-"""Embedding and ranking: cosine similarity, and the cosine-embedding,
-margin-ranking and hinge-embedding losses.
+"""Embedding and ranking: cosine similarity and pairwise distance, and the
+cosine-embedding, margin-ranking, hinge-embedding, triplet-margin and NT-Xent
+losses.
 
 Names, argument order and semantics follow ``torch.nn.functional``; every
 deviation is listed in the function's Notes. Vectors are scaled by their
@@ -13,14 +14,19 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import compute_dtype, const, namespace, result_dtype
+from ._support import compute_dtype, const, device, namespace, result_dtype
 from .margin import _margin_sum, _positive_part
+from .primitives import _shifted, _softplus
 
 __all__ = [
     "cosine_embedding_loss",
     "cosine_similarity",
     "hinge_embedding_loss",
     "margin_ranking_loss",
+    "ntxent_loss",
+    "pairwise_distance",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]
 
 
@@ -309,3 +315,327 @@ def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
     loss = xp.where(y == 1, x, xp.where(y == -1, hinge, other))
     return reduce(xp, loss, reduction)
 
+
+
+def _p_norm(xp, v, p, axis):
+    """The p-norm of ``v`` along ``axis`` (kept), for p > 0 or p = inf.
+
+    m·(Σ|v/m|^p)^(1/p) with m = max|v|: the sum lies in [1, D], so nothing
+    overflows or underflows, and |·|^p is taken of a magnitude (odd p included).
+    A zero vector has norm 0 with derivative 0; a zero component has derivative
+    0 also for p < 1, where the exact one is infinite.
+    """
+    u, _, m = _scaled(xp, v, axis)
+    a = xp.where(u < 0, -u, u)
+    if p == math.inf:
+        s = xp.max(a, axis=axis, keepdims=True)
+        return xp.where(s == 0, const(xp, 0.0, s), m * s)
+    if p == 1:
+        powered = a
+    elif p == 2:
+        powered = a * a
+    else:
+        zero = a == 0
+        powered = xp.where(zero, const(xp, 0.0, a), xp.where(zero, const(xp, 1.0, a), a) ** p)
+    s = xp.sum(powered, axis=axis, keepdims=True)
+    zero = s == 0
+    s_safe = xp.where(zero, const(xp, 1.0, s), s)
+    root = s_safe if p == 1 else xp.sqrt(s_safe) if p == 2 else s_safe ** (1.0 / p)
+    return xp.where(zero, const(xp, 0.0, s), m * root)
+
+
+def _distance(xp, x1, x2, p, eps, axis):
+    """torch's pairwise distance, |x1 - x2 + eps|_p along ``axis`` (kept). Each
+    component is the exact sum ``eps + x1 - x2`` rounded once (no overflow where
+    it is finite; where it is not, the norm is beyond the range too)."""
+    return _p_norm(xp, _margin_sum(xp, eps, x1, x2), p, axis)
+
+
+def _check_p(fname, p):
+    if not p > 0:
+        msg = f"{fname}: 'p' must be > 0 (or inf), got {p!r}"
+        raise ValueError(msg)
+
+
+def pairwise_distance(x1, x2, /, *, p=2.0, eps=1e-6, keepdim=False):
+    r"""The p-norm distance :math:`\lVert x_1 - x_2 + \varepsilon \rVert_p` along
+    the last axis.
+
+    Parameters
+    ----------
+    x1, x2 : array
+        Real floating arrays, broadcast together; vectors along the last axis.
+    p : float, optional
+        Norm degree, > 0 or ``inf``.
+    eps : float, optional
+        Added to every component of the difference (torch's convention; 0 gives
+        the plain distance).
+    keepdim : bool, optional
+        Keep the vector axis with size 1.
+
+    Returns
+    -------
+    array
+        The broadcast shape without the last axis, in the promoted dtype
+        (16-bit inputs give their own dtype, computed in float32).
+
+    Notes
+    -----
+    ``torch.nn.functional.pairwise_distance`` semantics. Each component
+    ``x1 - x2 + eps`` is the exact sum rounded once, and the norm is taken
+    of the vector divided by its largest magnitude, so it neither overflows
+    nor underflows: ``[1e200, 1e200]`` against its negative gives 2.83e200
+    (torch: inf). A zero difference (``eps = 0``) has distance 0 and
+    derivative 0. Deviation: ``p`` must be positive (torch also accepts
+    ``p = 0``, a count of nonzero components, and negative ``p``, neither a
+    distance). Known limit: for ``p < 1`` the derivative at a difference near
+    finfo.max with a component below about ``eps·finfo.max`` overflows in an
+    intermediate product, although it is finite.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> x = xp.asarray([[1e200, 1e200], [3.0, 4.0]])
+    >>> xploss.pairwise_distance(x, -x, eps=0.0)
+    Array([2.82842712e+200, 1.00000000e+001], dtype=array_api_strict.float64)
+    """
+    fname = "pairwise_distance"
+    _check_p(fname, p)
+    xp, a, b, axis = _prepare_pair(fname, x1, x2, -1)
+    d = _distance(xp, a, b, p, eps, axis)
+    out = d if keepdim else xp.squeeze(d, axis=axis)
+    dtype = result_dtype(xp, x1, x2)
+    return out if out.dtype == dtype else xp.astype(out, dtype)
+
+
+def _triplet_check(fname, margin, reduction, anchor, positive, negative):
+    _checks.reduction(fname, reduction)
+    if not margin > 0:
+        msg = f"{fname}: 'margin' must be > 0, got {margin!r}"
+        raise ValueError(msg)
+    ndims = [getattr(a, "ndim", None) for a in (anchor, positive, negative)]
+    if len(set(ndims)) != 1:
+        msg = (f"{fname}: 'anchor', 'positive' and 'negative' must have the same number "
+               f"of dimensions, got {ndims[0]}, {ndims[1]} and {ndims[2]}")
+        raise ValueError(msg)
+
+
+def _triplet_loss(xp, d_ap, d_an, d_pn, margin, reduction):
+    """max(0, margin + d(a, p) - d(a, n)) with the swap's min(d(a, n), d(p, n))."""
+    if d_pn is not None:
+        d_an = xp.minimum(d_an, d_pn)
+    return reduce(xp, _positive_part(xp, _margin_sum(xp, margin, d_ap, d_an)), reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6,
+                        swap=False, reduction="mean"):
+    r"""Triplet margin loss, :math:`\max(0, \text{margin} + d(a, p) - d(a, n))`,
+    with :math:`d` the :func:`pairwise_distance`.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array
+        ``(N, D)`` or ``(D,)`` embeddings (vectors along the last axis) with the
+        same number of dimensions, broadcast together.
+    margin : float, optional
+        > 0.
+    p : float, optional
+        Norm degree, > 0 or ``inf``.
+    eps : float, optional
+        Added to each component of the differences, as in torch.
+    swap : bool, optional
+        Use :math:`\min(d(a, n), d(p, n))` as the negative distance (Balntas et
+        al., "Learning local feature descriptors with triplets and shallow
+        convolutional neural networks", BMVC 2016).
+    reduction : {'mean', 'sum', 'none'}, optional
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    ``torch.nn.functional.triplet_margin_loss`` semantics. The norm of every p
+    is taken of magnitudes, so odd p is a norm (a plain ``sum(d**p)**(1/p)``
+    is not); distances neither overflow nor underflow (see
+    :func:`pairwise_distance`), and the margin is the exact sum
+    ``margin + d(a, p) - d(a, n)`` rounded once. Its error is a few ULP of
+    ``margin + d(a, p) + d(a, n)``, the sum's condition.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> a = xp.asarray([[0.0, 0.0]])
+    >>> pos, neg = xp.asarray([[3.0, 4.0]]), xp.asarray([[1.0, 1.0]])
+    >>> xploss.triplet_margin_loss(a, pos, neg, p=1.0, eps=0.0)
+    Array(6., dtype=array_api_strict.float64)
+    """
+    fname = "triplet_margin_loss"
+    _triplet_check(fname, margin, reduction, anchor, positive, negative)
+    _check_p(fname, p)
+    xp = namespace(fname, anchor=anchor, positive=positive, negative=negative)
+    names = ("anchor", "positive", "negative")
+    for name, a in zip(names, (anchor, positive, negative), strict=True):
+        _checks.floating(xp, fname, name, a)
+    if anchor.ndim not in (1, 2):
+        msg = (f"{fname}: expected inputs of shape (N, D) or (D,), got "
+               f"{tuple(anchor.shape)}")
+        raise ValueError(msg)
+    dtype = compute_dtype(xp, result_dtype(xp, anchor, positive, negative))
+    arrays = [a if a.dtype == dtype else xp.astype(a, dtype)
+              for a in (anchor, positive, negative)]
+    try:
+        a, pos, neg = xp.broadcast_arrays(*arrays)
+    except ValueError as exc:
+        shapes = ", ".join(str(tuple(x.shape)) for x in arrays)
+        msg = f"{fname}: 'anchor', 'positive' and 'negative' {shapes} do not broadcast together"
+        raise ValueError(msg) from exc
+
+    def dist(x1, x2):
+        return xp.squeeze(_distance(xp, x1, x2, p, eps, x1.ndim - 1), axis=x1.ndim - 1)
+
+    return _triplet_loss(xp, dist(a, pos), dist(a, neg), dist(pos, neg) if swap else None,
+                         margin, reduction)
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, /, *, distance_function=None,
+                                      margin=1.0, swap=False, reduction="mean"):
+    r"""Triplet margin loss with any distance,
+    :math:`\max(0, \text{margin} + d(a, p) - d(a, n))`.
+
+    Parameters
+    ----------
+    anchor, positive, negative : array
+        Embeddings with the same number of dimensions.
+    distance_function : callable, optional
+        ``d(x1, x2)`` returning non-negative distances, one per triplet (for
+        example ``lambda x, y: 1 - xploss.cosine_similarity(x, y)``). Default:
+        :func:`pairwise_distance` (p = 2, eps = 1e-6).
+    margin : float, optional
+        > 0.
+    swap : bool, optional
+        Use :math:`\min(d(a, n), d(p, n))` as the negative distance.
+    reduction : {'mean', 'sum', 'none'}, optional
+
+    Returns
+    -------
+    array
+        The loss.
+
+    Notes
+    -----
+    ``torch.nn.functional.triplet_margin_with_distance_loss`` semantics. The
+    margin is the exact sum ``margin + d(a, p) - d(a, n)`` rounded once, as
+    in :func:`triplet_margin_loss`; the default distance is computed in
+    float32 for 16-bit inputs.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> a = xp.asarray([[1.0, 0.0]])
+    >>> pos, neg = xp.asarray([[1.0, 1.0]]), xp.asarray([[0.0, 1.0]])
+    >>> def cos_dist(x, y):
+    ...     return 1.0 - xploss.cosine_similarity(x, y)
+    >>> xploss.triplet_margin_with_distance_loss(a, pos, neg, distance_function=cos_dist,
+    ...                                          margin=0.5, reduction="none")
+    Array([0.20710678], dtype=array_api_strict.float64)
+    """
+    fname = "triplet_margin_with_distance_loss"
+    _triplet_check(fname, margin, reduction, anchor, positive, negative)
+    xp = namespace(fname, anchor=anchor, positive=positive, negative=negative)
+    if distance_function is None:
+        def distance_function(x1, x2):
+            return pairwise_distance(x1, x2)
+    distances = [distance_function(anchor, positive), distance_function(anchor, negative)]
+    if swap:
+        distances.append(distance_function(positive, negative))
+    for d in distances:
+        _checks.floating(xp, fname, "distance_function's result", d)
+    dtype = compute_dtype(xp, result_dtype(xp, *distances))
+    d_ap, d_an, *d_pn = (d if d.dtype == dtype else xp.astype(d, dtype) for d in distances)
+    return _triplet_loss(xp, d_ap, d_an, d_pn[0] if swap else None, margin, reduction)
+
+
+def ntxent_loss(embeddings, labels, /, *, temperature=0.07):
+    r"""NT-Xent (normalized temperature-scaled cross-entropy, InfoNCE) loss.
+
+    With :math:`s_{ij} = \cos(e_i, e_j) / \tau`, every positive pair
+    :math:`(i, j)` (equal labels, :math:`i \ne j`) contributes
+
+    .. math:: -\log \frac{e^{s_{ij}}}{e^{s_{ij}} + \sum_{k:\, y_k \ne y_i} e^{s_{ik}}}
+
+    and the loss is the mean over the positive pairs.
+
+    Parameters
+    ----------
+    embeddings : array
+        ``(N, D)`` real floating embeddings.
+    labels : array
+        ``(N,)`` integer group labels: equal labels mark positive pairs.
+    temperature : float, optional
+        :math:`\tau > 0`.
+
+    Returns
+    -------
+    array
+        0-d loss (float32 for 16-bit embeddings).
+
+    Notes
+    -----
+    ``optax.losses.ntxent`` semantics (Chen et al., "A Simple Framework for
+    Contrastive Learning of Visual Representations", 2020): the denominator
+    holds the positive itself and the anchor's negatives, not its other
+    positives. Each term is :math:`\operatorname{softplus}(L_i - s_{ij})`
+    with :math:`L_i` the log-sum-exp over the anchor's negatives, so a
+    confident pair keeps its tiny loss; an anchor without negatives gives 0.
+    Cosines are :func:`cosine_similarity`'s (scaled, so no overflow or
+    underflow; a zero embedding has cosine 0 with everything and finite
+    gradients). Deviation: with no positive pair at all the loss is 0
+    (optax: NaN, 0/0). The error is a few ULP of each term plus its
+    sensitivity to the rounding of the cosines,
+    :math:`\sigma(L_i - s_{ij})\,(|L_i| + |s_{ij}| + 2/\tau)`.
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> e = xp.asarray([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    >>> xploss.ntxent_loss(e, xp.asarray([0, 0, 1, 1]), temperature=0.1)
+    Array(0.00012864, dtype=array_api_strict.float64)
+    """
+    fname = "ntxent_loss"
+    if not temperature > 0:
+        msg = f"{fname}: 'temperature' must be > 0, got {temperature!r}"
+        raise ValueError(msg)
+    xp = namespace(fname, embeddings=embeddings, labels=labels)
+    _checks.floating(xp, fname, "embeddings", embeddings)
+    if xp.isdtype(labels.dtype, "bool") or not xp.isdtype(labels.dtype, "integral"):
+        msg = f"{fname}: 'labels' must have an integer dtype, got {labels.dtype}"
+        raise TypeError(msg)
+    if embeddings.ndim != 2 or tuple(labels.shape) != tuple(embeddings.shape[:1]):
+        msg = (f"{fname}: expected 'embeddings' of shape (N, D) and 'labels' of shape "
+               f"(N,), got {tuple(embeddings.shape)} and {tuple(labels.shape)}")
+        raise ValueError(msg)
+    dtype = compute_dtype(xp, embeddings.dtype)
+    e = embeddings if embeddings.dtype == dtype else xp.astype(embeddings, dtype)
+    u, nz, _ = _scaled(xp, e, 1)
+    one = const(xp, 1.0, u)
+    unit = u / xp.sqrt(xp.where(nz, xp.sum(u * u, axis=1, keepdims=True), one))
+    s = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
+    n = e.shape[0]
+    index = xp.arange(n, device=device(labels))
+    same = labels[:, None] == labels[None, :]
+    positive = same & (index[:, None] != index[None, :])
+    neg_inf, zero = const(xp, -math.inf, s), const(xp, 0.0, s)
+    # L_i: log-sum-exp over the anchor's negatives (-inf without any).
+    m, _, _, _, rest, _ = _shifted(xp, xp.where(same, neg_inf, s), (1,))
+    m_safe = xp.where(xp.isfinite(m), m, zero)
+    log_neg = xp.where(m == -math.inf, m, m_safe + xp.log1p(rest))
+    terms = _softplus(xp, xp.where(positive, log_neg - s, neg_inf))
+    count = xp.sum(xp.astype(positive, dtype))
+    total = xp.sum(xp.where(positive, terms, zero))
+    return total / xp.where(count == 0, const(xp, 1.0, count), count)
