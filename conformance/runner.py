@@ -21,6 +21,8 @@ the accuracy bound on every case.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -136,7 +138,8 @@ class _ReferenceCache:
         self._store = {}
 
     def get(self, entry, case, dtype, held_args, held_kwargs, flush_tiny):
-        key = (entry.name, case.name, dtype, flush_tiny)
+        # Keyed by the reference and case table too: a user's entry may reuse a name.
+        key = (entry.name, entry.reference, entry.cases, case.name, dtype, flush_tiny)
         if key not in self._store:
             def flushed(a):
                 # What arithmetic that treats subnormals as zero (DAZ) sees.
@@ -189,8 +192,37 @@ def _held_kwargs(target, kwargs):
 
 
 def reproduction(entry, case, target, dtype):
-    return (f"python -c \"from xploss.conformance import reproduce; "
-            f"reproduce({entry.name!r}, {case.name!r}, {target.id!r}, {dtype!r})\"")
+    where, path = _locate(entry)
+    call = f"reproduce({where!r}, {case.name!r}, {target.id!r}, {dtype!r})"
+    if where is None:  # an entry held by no module: call reproduce where it is in scope
+        return (f"from xploss.conformance import reproduce; "
+                f"reproduce(<the Entry {entry.name!r}>, {case.name!r}, {target.id!r}, {dtype!r})")
+    prefix = f"import sys; sys.path.insert(0, {path!r}); " if path else ""
+    return f"python -c \"{prefix}from xploss.conformance import reproduce; {call}\""
+
+
+def _locate(entry):
+    """How a fresh interpreter finds ``entry``: its registered name, or
+    ``'module:attribute'`` of a module variable holding it (with the folder to put
+    on ``sys.path`` for a script or test file), else ``(None, None)``."""
+    from .registry import REGISTRY
+
+    if REGISTRY.get(entry.name) is entry:
+        return entry.name, None
+    for name in dict.fromkeys((getattr(entry.func, "__module__", None), "__main__")):
+        module = sys.modules.get(name) if name else None
+        attr = next((k for k, v in vars(module).items() if v is entry), None) if module else None
+        file = getattr(module, "__file__", None)
+        if attr is None or (name == "__main__" and not file):
+            continue
+        folder = os.path.dirname(os.path.abspath(file)) if file else ""
+        if file and (name == "__main__" or ("." not in name and "-packages" not in folder)):
+            # A script or a test file: importable by its stem from its folder.
+            stem = os.path.splitext(os.path.basename(file))[0]
+            return f"{stem}:{attr}", os.path.relpath(folder)
+        return f"{name}:{attr}", None
+    # A stand-in under a registered name (a planted bug): the registered entry's case.
+    return (entry.name, None) if entry.name in REGISTRY else (None, None)
 
 
 def _describe_worst(err, held, result, hi):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from xploss import backends
 
+from .registry import Entry
 from .runner import (
     REFERENCES,
     CellResult,
@@ -84,12 +86,22 @@ def run(entries, targets, *, dtypes=None, quick=False, compile_cases=None, progr
 
 
 def reproduce(function, case, target, dtype):
-    """Print one case's inputs, result, exact value and per-element ULP error."""
+    """Print one case's inputs, result, exact value and per-element ULP error.
+
+    ``function`` is a registered name, an :class:`Entry`, or ``'module:attribute'``
+    naming a module variable that holds an Entry (a user's function).
+    """
     from . import load_catalog
     from .runner import ulp_errors
 
-    registry = load_catalog()
-    entry = registry[function]
+    if isinstance(function, Entry):
+        entry = function
+    elif ":" in function:
+        module, _, attr = function.partition(":")
+        entry = getattr(importlib.import_module(module), attr)
+    else:
+        entry = load_catalog()[function]
+    function = entry.name
     backend_name, _, label = target.partition(":")
     backend = backends.get(backend_name)
     backend.prepare()

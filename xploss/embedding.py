@@ -548,8 +548,11 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, /, *, distance
     _triplet_check(fname, margin, reduction, anchor, positive, negative)
     xp = namespace(fname, anchor=anchor, positive=positive, negative=negative)
     if distance_function is None:
-        def distance_function(x1, x2):
-            return pairwise_distance(x1, x2)
+        distance_function = pairwise_distance
+        # 16-bit inputs: the distances too are computed (and kept) in float32.
+        dtype = compute_dtype(xp, result_dtype(xp, anchor, positive, negative))
+        anchor, positive, negative = (a if a.dtype == dtype else xp.astype(a, dtype)
+                                      for a in (anchor, positive, negative))
     distances = [distance_function(anchor, positive), distance_function(anchor, negative)]
     if swap:
         distances.append(distance_function(positive, negative))
