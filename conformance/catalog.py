@@ -1152,3 +1152,121 @@ register(Entry("tversky_loss", xploss.tversky_loss, ref.tversky_loss,
                                                     ("_fn", {"alpha": 0.25, "beta": 0.75}),
                                                     ("_fp_only", {"alpha": 1.0, "beta": 0.0}))),
                differentiable=(0, 1), half_result="float32", reference_takes_dtype=True))
+
+
+# ------------------------------------------------------------------ sequence
+
+
+def _log_softmax_np(x):
+    """float64 log-softmax for building inputs (what the backend holds is what the
+    reference sees, so this needs no special accuracy)."""
+    with np.errstate(invalid="ignore"):
+        m = np.max(x, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0.0)
+        return (x - m) - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+
+
+def _ctc_inputs(rng, n_frames, n_classes, input_lengths, target_lengths, *, width=None,
+                blank=0, scale=2.0):
+    """(log_probs (T, N, C), padded targets (N, S)) with random labels != blank."""
+    n = len(input_lengths)
+    width = max(target_lengths) if width is None else width
+    lp = _log_softmax_np(rng.normal(0.0, scale, (n_frames, n, n_classes)))
+    labels = [c for c in range(n_classes) if c != blank]
+    targets = rng.choice(labels, (n, width)).astype(np.int64)
+    return lp, targets, np.array(input_lengths), np.array(target_lengths)
+
+
+def _ctc_confident(gap):
+    """Log-probs whose arg-max path spells the target: each frame gives its class
+    a margin ``gap`` over the rest (half of it in the last sample), so the loss is
+    about T·C·e^-gap (~1e-11 at 30)."""
+    paths = [[1, 1, 0, 2, 2, 0, 3, 3], [1, 0, 2, 2, 2, 0, 3, 0], [4, 4, 4, 4, 4, 4, 4, 4]]
+    logits = np.zeros((8, 3, 5))
+    for n, path in enumerate(paths):
+        for t, c in enumerate(path):
+            logits[t, n, c] = gap
+    logits[:, 2, :] *= 0.5
+    return (_log_softmax_np(logits), np.array([[1, 2, 3], [1, 2, 3], [4, 0, 0]]),
+            np.array([8, 8, 8]), np.array([3, 3, 1]))
+
+
+def _ctc_cases(dtype):
+    """Nearly every case has N = 3, C = 5 and S = 3, so the recursion's arrays have
+    one shape across cases: JAX compiles each eager operation once per shape, which
+    dominates the run time otherwise."""
+    rng = np.random.default_rng(31)
+    none = {"reduction": "none"}
+    small = _ctc_inputs(rng, 4, 5, [4, 3, 2], [3, 1, 1])
+    ordinary = _ctc_inputs(rng, 8, 5, [8, 7, 5], [3, 2, 1])
+    long = _ctc_inputs(rng, 24, 5, [24, 19, 11], [3, 3, 2], scale=0.5)
+    # Repeated labels need a blank between them: [2, 2, 2] needs 5 frames.
+    repeated = (_log_softmax_np(rng.normal(0.0, 1.0, (8, 3, 5))),
+                np.array([[2, 2, 2], [2, 2, 2], [1, 1, 3]]), np.array([5, 8, 4]),
+                np.array([3, 3, 3]))
+    # Logits of ±1e4 and ±1e30 (and ±1e300 in float64): log-probs down to -2e30.
+    h = 1e300 if dtype == "float64" else 1e30
+    ext_logits = np.array([[1e4, -1e4, 0.0, 1.0, -1.0], [h, -h, 0.0, 1e30, 2.0],
+                           [-1e30, 5.0, h, 0.0, 1e4], [0.0, 1e4, -1e4, -h, 3.0],
+                           [2.0, 1.0, 0.0, -1.0, -2.0], [0.0, 0.0, 1e4, 0.0, -h],
+                           [h, 0.0, -h, 1.0, 0.0], [3.0, -h, 0.0, 0.0, 1e4]])
+    extreme = (_log_softmax_np(np.stack([ext_logits, ext_logits[::-1], -ext_logits], axis=1)),
+               np.array([[1, 2, 0], [2, 3, 4], [4, 4, 1]]), np.array([8, 6, 8]),
+               np.array([2, 3, 3]))
+    # -inf log-probabilities (probability 0) that leave some alignments open.
+    masked_lp = _log_softmax_np(rng.normal(0.0, 1.0, (8, 3, 5)))
+    masked_lp[0, 0, 2] = masked_lp[2, :, 0] = masked_lp[4, 1, 3] = masked_lp[:, 2, 4] = -INF
+    masked = (masked_lp, np.array([[1, 2, 3], [3, 1, 1], [1, 2, 0]]), np.array([8, 8, 7]),
+              np.array([3, 3, 2]))
+    # Too few frames ([1, 1] needs 3, [1, 2, 3] needs 3), and every path through a
+    # probability-0 label closed.
+    imp_lp = _log_softmax_np(rng.normal(0.0, 1.0, (8, 3, 5)))
+    imp_lp[:, 2, 3] = -INF
+    impossible = (imp_lp, np.array([[1, 1, 0], [1, 2, 3], [3, 1, 0]]), np.array([2, 2, 8]),
+                  np.array([2, 3, 2]))
+    # Invalid values give NaN for their sample: a label equal to the blank or out
+    # of range; an input length above T, a target length above S, a NaN
+    # log-probability of a used class.
+    inv_lp, inv_t, _, _ = _ctc_inputs(rng, 8, 5, [8] * 3, [3] * 3)
+    inv_t[1, 0], inv_t[2, 1] = 0, 5
+    invalid_labels = (inv_lp, inv_t, np.array([8, 8, 8]), np.array([3, 3, 3]))
+    inv_lp = inv_lp.copy()
+    inv_lp[2, 2, int(inv_t[2, 0])] = NAN
+    inv_t = inv_t.copy()
+    inv_t[2] = [1, 2, 3]
+    invalid_lengths = (inv_lp, inv_t, np.array([9, 8, 8]), np.array([3, 4, 3]))
+    concat_lp, padded_t, concat_il, concat_tl = _ctc_inputs(rng, 8, 5, [8, 6, 5], [2, 0, 1])
+    concatenated = np.concatenate([padded_t[i, :k] for i, k in enumerate(concat_tl)])
+    unbatched = (ordinary[0][:, 0], ordinary[1][0], np.array(8), np.array(3))
+    blank_last = _ctc_inputs(rng, 8, 5, [8, 7, 6], [3, 2, 2], blank=4)
+    empty = (ordinary[0], np.zeros((3, 0), np.int64), np.array([8, 3, 0]), np.array([0, 0, 0]))
+    zero_len = (ordinary[0], ordinary[1], np.array([0, 0, 3]), np.array([0, 1, 1]))
+    return [
+        # First: the case compiled in the quick profile, kept small (torch.compile
+        # time grows with T).
+        Case("small", small, none),
+        Case("ordinary", ordinary, none),
+        Case("ordinary_mean", ordinary, {}, summands=3),
+        Case("ordinary_sum", ordinary, {"reduction": "sum"}, summands=3),
+        Case("long", long, none),
+        Case("confident", _ctc_confident(30.0), none),
+        Case("extreme_logits", extreme, none),
+        Case("masked", masked, none),
+        Case("repeated_labels", repeated, none),
+        Case("impossible", impossible, none),
+        Case("impossible_zero_infinity", impossible, {"reduction": "none", "zero_infinity": True}),
+        Case("impossible_mean_zero_infinity", impossible, {"zero_infinity": True}, summands=3),
+        Case("empty_targets", empty, none),
+        Case("zero_input_length", zero_len, none),
+        Case("concatenated", (concat_lp, concatenated, concat_il, concat_tl), none),
+        Case("concatenated_mean", (concat_lp, concatenated, concat_il, concat_tl), {},
+             summands=3),
+        Case("unbatched", unbatched, none),
+        Case("unbatched_mean", unbatched, {}),
+        Case("blank_last", blank_last, {"reduction": "none", "blank": 4}),
+        Case("invalid_labels", invalid_labels, none),
+        Case("invalid_lengths", invalid_lengths, none),
+    ]
+
+
+register(Entry("ctc_loss", xploss.ctc_loss, ref.ctc_loss, _ctc_cases, half_result="float32"))

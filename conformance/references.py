@@ -843,3 +843,87 @@ def tversky_loss(p, t, alpha=0.5, beta=0.5, smooth=1.0, axis=None, reduction="me
         return (al * fp + be * fn) / den if den != 0 else mpmath.mpf(0)
 
     return reduce(_overlap(p, t, axis, score), reduction)
+
+
+# ----------------------------------------------------------------- sequence
+
+
+def _ctc_alignments(frames, labels, blank):
+    """-log of the summed probability of every alignment of ``labels`` to
+    ``frames`` (a (T_n, C) float64 array of log-probabilities): the forward
+    algorithm of Graves et al. in probability space, where mpf has no underflow
+    (exp(-1e30) is an ordinary mpf), so every sum is of non-negative terms."""
+    ext = [blank]
+    for y in labels:
+        ext += [int(y), blank]
+    # Before the first frame all the mass is in a virtual start that feeds s = 0, 1:
+    # alpha_{-1} = (1, 0, 0, ...) with the ordinary recursion does exactly that.
+    alpha = [mpmath.mpf(1)] + [mpmath.mpf(0)] * (len(ext) - 1)
+    for row in frames:
+        p = {c: mpmath.exp(mpf(row[c])) for c in set(ext)}
+        new = []
+        for s, c in enumerate(ext):
+            total = alpha[s] + (alpha[s - 1] if s >= 1 else 0)
+            if s >= 2 and c != blank and c != ext[s - 2]:
+                total += alpha[s - 2]
+            new.append(p[c] * total)
+        alpha = new
+    total = alpha[-1] + (alpha[-2] if labels.size else 0)
+    return INF if total == 0 else -mpmath.log(total)
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """torch.nn.functional.ctc_loss exactly, with xploss's conventions for invalid
+    values (NaN for that sample: lengths out of range, labels outside [0, C) or
+    equal to ``blank``, a NaN or +inf log-probability of a used class in a used
+    frame) and a mean over an empty batch of 0."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    tg = np.asarray(targets)
+    il, tl = np.asarray(input_lengths).reshape(-1), np.asarray(target_lengths).reshape(-1)
+    batched = lp.ndim == 3
+    if not batched:
+        lp, tg = lp[:, None, :], tg[None, :]
+    n_frames, n, n_classes = lp.shape
+    losses = np.empty(n, dtype=object)
+    offset = 0
+    with mpmath.workdps(DIGITS):
+        for i in range(n):
+            length, t_n = int(tl[i]), int(il[i])
+            if tg.ndim == 1:
+                labels = tg[max(offset, 0):max(offset + length, 0)]
+                ok = offset >= 0 and 0 <= length and offset + length <= tg.shape[0]
+                offset += length
+            else:
+                labels = tg[i, :max(length, 0)]
+                ok = 0 <= length <= tg.shape[1]
+            ok = ok and 0 <= t_n <= n_frames and all(
+                0 <= int(y) < n_classes and int(y) != blank for y in labels)
+            if not ok:
+                losses[i] = NAN
+                continue
+            frames = lp[:t_n, i, :]
+            used = frames[:, sorted({blank, *(int(y) for y in labels)})]
+            if np.any(np.isnan(used) | (used == np.inf)):
+                losses[i] = NAN
+                continue
+            if t_n == 0:
+                losses[i] = mpmath.mpf(0) if length == 0 else INF
+            else:
+                losses[i] = settled(_ctc_alignments, frames, labels, blank)
+            if zero_infinity and losses[i] == INF:
+                losses[i] = mpmath.mpf(0)
+        if reduction == "none":
+            return losses if batched else np.asarray(losses[0], dtype=object)
+        if reduction == "sum":
+            terms = list(losses)
+        else:  # torch: each loss over its target length (at least 1), then the mean
+            terms = [v / max(int(tl[i]), 1) for i, v in enumerate(losses)]
+        total = NAN if any(isnan(v) for v in terms) else (
+            mpmath.fsum(terms) if terms else mpmath.mpf(0))
+        if reduction == "mean" and n:
+            total = total / n
+        return np.asarray(total, dtype=object)
+
+
+# ============================================================================

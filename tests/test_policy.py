@@ -212,6 +212,8 @@ def test_nan_in_any_argument_gives_nan(name):
                 out = np.asarray(entry.func(*args, **case.kwargs))
             if name == "multilabel_margin_loss" and out.ndim:
                 out = out[_has_label_pairs(case.args[1], case.args[0].shape[-1])]
+            if name == "ctc_loss" and out.ndim:
+                out = out[case.args[2] > 0]  # an input of length 0 reads no frame
             assert np.all(np.isnan(out)), (case.name, pos, out)
 
 

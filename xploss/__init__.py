@@ -61,6 +61,7 @@ from .regression import (
     smooth_l1_loss,
 )
 from .segmentation import dice_loss, tversky_loss
+from .sequence import ctc_loss
 
 __version__ = "0.1.0"
 
@@ -70,6 +71,7 @@ __all__ = [
     "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
+    "ctc_loss",
     "dice_loss",
     "gaussian_nll_loss",
     "hinge_embedding_loss",
