@@ -25,6 +25,7 @@ __all__ = [
     "result_dtype",
     "to_compute",
     "to_output",
+    "two_sum",
     "two_sum_error",
 ]
 
@@ -161,12 +162,17 @@ def mul0(xp, a, b):
     return a * xp.where((a == 0) & xp.isinf(b), zero, b)
 
 
-def two_sum_error(xp, a, b):
-    """The rounding error of ``a + b`` (Knuth's TwoSum: fl(a+b) + err = a + b exactly)."""
+def two_sum(xp, a, b):
+    """``(fl(a + b), err)`` with ``fl(a + b) + err = a + b`` exactly (Knuth's TwoSum)."""
     s = a + b
     bv = s - a
     av = s - bv
-    return (a - av) + (b - bv)
+    return s, (a - av) + (b - bv)
+
+
+def two_sum_error(xp, a, b):
+    """The rounding error of ``a + b`` (Knuth's TwoSum: fl(a+b) + err = a + b exactly)."""
+    return two_sum(xp, a, b)[1]
 
 
 def _precision(dtype_finfo):

@@ -28,7 +28,6 @@ from ._support import (
 )
 from .primitives import (
     _cross_terms,
-    _log_p,
     _log_softmax_complement,
     _shifted,
     _softmax_complement,
@@ -80,6 +79,20 @@ def _bce_terms(xp, pair, t, pos_weight=None):
     if pos_weight is not None:
         positive = pos_weight * positive
     return positive + mul0(xp, 1.0 - t, sp_pos)
+
+
+def _bce_logits(xp, x, t):
+    """:func:`_bce_terms` without ``pos_weight``, from one exponential.
+
+    t·softplus(-x) + (1 - t)·softplus(x) = log1p(e^-|x|) + c·|x|, with
+    c = 1 - t for x > 0 and c = t otherwise: again two non-negative terms, with
+    0·inf = 0 (the exact limits at x = ±inf).
+    """
+    pos = x > 0
+    # |x| by a where on the same test as c (abs's derivative at 0 differs).
+    ax = xp.where(pos, x, -x)
+    tail = xp.log1p(xp.exp(-ax))
+    return tail + mul0(xp, xp.where(pos, 1.0 - t, t), ax)
 
 
 def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weight=None,
@@ -136,7 +149,10 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
     fname = "binary_cross_entropy_with_logits"
     _checks.reduction(fname, reduction)
     xp, x, t = _binary_prepare(fname, input, target, weight, pos_weight=pos_weight)
-    loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
+    if pos_weight is None:
+        loss = _bce_logits(xp, x, t)
+    else:
+        loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
     if weight is not None:
         loss = _cast_like(xp, weight, x) * loss
     return reduce(xp, loss, reduction)
@@ -270,6 +286,19 @@ def _select(xp, onehot, values):
     return xp.sum(xp.where(onehot, values, const(xp, 0.0, values)), axis=-1)
 
 
+def _log_p_at(xp, onehot, sh):
+    """The log-softmax at the one-hot class, from the pieces of :func:`_shifted`.
+
+    :func:`_log_p`'s ``(d - log1p(u)) + err``, with ``d`` and ``err`` selected
+    first: the same roundings on row-sized arrays, without forming the log-softmax
+    of every class. A fully masked row gives -inf.
+    """
+    m, d, err, _, u, _ = sh
+    m, u = xp.squeeze(m, axis=-1), xp.squeeze(u, axis=-1)
+    log_p = (_select(xp, onehot, d) - xp.log1p(u)) + _select(xp, onehot, err)
+    return xp.where(m == -math.inf, const(xp, -math.inf, log_p), log_p)
+
+
 def _finish_class_index(xp, loss, valid, in_range, w_target, reduction):
     """Ignored targets give exactly 0; out-of-range targets give NaN (never a number)."""
     nan, zero = const(xp, math.nan, loss), const(xp, 0.0, loss)
@@ -368,7 +397,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     # reach neither the value nor the gradient.
     x = xp.where(valid[..., None], x, zero)
     sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves both terms
-    loss = -_select(xp, onehot, _log_p(xp, x, sh))
+    loss = -_log_p_at(xp, onehot, sh)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
     if w is not None:
         loss = w_target * loss

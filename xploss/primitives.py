@@ -32,7 +32,7 @@ from ._support import (
     result_dtype,
     to_compute,
     to_output,
-    two_sum_error,
+    two_sum,
 )
 
 __all__ = [
@@ -86,7 +86,7 @@ def _sigmoid(xp, x):
 def _shifted(xp, x, axis):
     """The pieces of a stable log-sum-exp along ``axis`` (keepdims everywhere).
 
-    Returns ``(m, d, err, e, u, far)`` with ``m = max(x)``, ``d + err = x - m``
+    Returns ``(m, d, err, e, u, thr)`` with ``m = max(x)``, ``d + err = x - m``
     exactly (``d`` the rounded difference, ``err`` its rounding error) and
     ``e = exp(x - m)`` and ``u = sum(e) - 1``, the sum taken over every element
     except one maximum, so that with ``log_s = log1p(u)``
@@ -103,6 +103,9 @@ def _shifted(xp, x, axis):
     row whose maximum is ``+inf`` puts all its mass on its ``+inf`` elements.
     A row that is entirely ``-inf`` has ``logsumexp = -inf``; the caller
     decides its log-softmax. A NaN anywhere in a row makes the row NaN.
+
+    ``thr`` (finite, keepdims) is the threshold below which a finite element is
+    *far*: more than finfo.max below the maximum (see :func:`_far`).
     """
     zero = const(xp, 0.0, x)
     if math.prod(x.shape) == 0:
@@ -115,32 +118,45 @@ def _shifted(xp, x, axis):
     is_max = x == m
     finite_m = xp.isfinite(m)
     m_safe = xp.where(finite_m, m, zero)
+    neg_inf = const(xp, -math.inf, x)
     # Elements more than finfo.max below the maximum (possible only for logits of
     # opposite signs near ±finfo.max) have x - m < -finfo.max: exp gives 0 and
     # the log-softmax -inf. The threshold max(m, 0) - finfo.max never overflows.
     big = const(xp, float(xp.finfo(x.dtype).max), x)
-    far = xp.isfinite(x) & (x < xp.where(m_safe > 0, m_safe, zero) - big)
+    thr = xp.where(m_safe > 0, m_safe, zero) - big
+    # Plain elements: finite, neither a maximum nor far, in a row whose maximum
+    # is finite. Every element is <= m, so x < m excludes the maxima (and NaN);
+    # x >= thr (finite) excludes -inf and far elements; a row whose maximum is
+    # not finite compares against -inf and has none.
+    plain = (x >= thr) & (x < xp.where(finite_m, m, neg_inf))
     # Sanitised operands for the subtraction: masked (-inf) and far elements, the
     # maxima and rows with a non-finite maximum subtract nothing, so neither the
     # subtraction nor the TwoSum below can overflow or see an infinity.
-    plain = ~is_max & xp.isfinite(x) & finite_m & ~far
     a = xp.where(plain, x, zero)
     b = xp.where(plain, -m_safe, zero)
-    d = a + b
-    err = two_sum_error(xp, a, b)
-    neg_inf = const(xp, -math.inf, x)
+    d, err = two_sum(xp, a, b)
     # Non-plain elements: maxima give d = 0; masked and far elements give -inf; in
     # a row whose maximum is +inf every finite element is masked by comparison.
     # NaN elements stay NaN.
     d = xp.where(plain, d, xp.where(is_max, zero, xp.where(xp.isnan(x), x, neg_inf)))
     e = xp.exp(d)
     e = e + e * err
-    n_max = xp.sum(xp.astype(is_max, x.dtype), axis=axis, keepdims=True)
+    if axis:
+        n_max = xp.astype(xp.count_nonzero(is_max, axis=axis, keepdims=True), x.dtype)
+    else:  # nothing reduced (and count_nonzero over no axis differs between libraries)
+        n_max = xp.astype(is_max, x.dtype)
     # Every maximum but one contributes exp(0) = 1 to u.
     u = xp.sum(xp.where(is_max, zero, e), axis=axis, keepdims=True) + (n_max - 1.0)
     # An all -inf row: every element is a maximum, u = n - 1 >= 0; a NaN row has
     # no maximum (NaN != NaN) and u = NaN. In every case u >= 0 or NaN.
-    return m, d, err, e, u, far
+    return m, d, err, e, u, thr
+
+
+def _far(xp, x, sh):
+    """The finite elements more than finfo.max below their row's maximum, from the
+    pieces of :func:`_shifted`. Its threshold is finite, so ``x < thr`` already
+    excludes +inf and NaN. (Only :func:`_cross_terms` needs it: formed there.)"""
+    return (x < sh[5]) & (x != -math.inf)
 
 
 def _log_p(xp, x, sh):
@@ -193,7 +209,8 @@ def _cross_terms(xp, x, q, sh):
     opposite signs near ±finfo.max in one row): there the term is evaluated as
     q·log_s + q·m - q·x, three non-negative products with no cancellation.
     """
-    m, _, _, _, u, far = sh
+    m, _, _, _, u, _ = sh
+    far = _far(xp, x, sh)
     terms = mul0(xp, q, -_log_p(xp, x, sh))
     zero = const(xp, 0.0, x)
     m_far = xp.where(far, m, zero)
@@ -609,7 +626,9 @@ def langevin(x, /):
     every finite input.
 
     It turns expressions with a removable singularity at 0 into stable ones, for
-    example :math:`1/(1 - e^{-x}) - 1/x = \tfrac12 (1 + L(x/2))`.
+    example :math:`1/(1 - e^{-x}) - 1/x = \tfrac12 (1 + L(x/2))` for
+    :math:`x \ge -2` (below, :math:`1 + L(x/2)` cancels as :math:`L \to -1`;
+    docs/user-losses.md checks the complete function).
 
     References
     ----------
