@@ -1250,7 +1250,8 @@ def _ctc_cases(dtype):
         Case("ordinary_sum", ordinary, {"reduction": "sum"}, summands=3),
         Case("long", long, none),
         Case("confident", _ctc_confident(30.0), none),
-        Case("extreme_logits", extreme, none),
+        *([Case("extreme_logits", extreme, none)]  # log-probs to -2e30: not in float16
+          if np.max(np.abs(extreme[0][np.isfinite(extreme[0])])) <= FINFO[dtype][3] else []),
         Case("masked", masked, none),
         Case("repeated_labels", repeated, none),
         Case("impossible", impossible, none),
