@@ -6,6 +6,7 @@ through array-api-compat. Results come back in the input's namespace, on the
 input's device.
 """
 
+from ._checks import validation
 from .classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -111,6 +112,7 @@ __all__ = [
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     "tversky_loss",
+    "validation",
     "xlog1py",
     "xlogy",
 ]

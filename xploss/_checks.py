@@ -4,9 +4,18 @@ Each check raises ``TypeError`` (wrong kind of argument) or ``ValueError``
 (wrong value) with a message naming the function, the argument, what was
 expected and what was received. Checks look at dtypes, shapes and Python
 options only: never at array values, so they cost no host synchronisation.
+
+Invalid *values* (a class index out of range, a probability outside [0, 1], a
+negative variance) are the exception: by default the affected elements come out
+NaN, on every backend and without reading anything back. Inside
+:func:`validation` the same places call :func:`values`, which reads the
+invalid-element count on the host and raises ``ValueError``.
 """
 
 from __future__ import annotations
+
+import contextlib
+import threading
 
 __all__ = [
     "class_axis",
@@ -15,7 +24,74 @@ __all__ = [
     "reduction",
     "same_shape",
     "unit_interval",
+    "validation",
+    "values",
 ]
+
+# Thread-local rather than a ContextVar: torch.compile traces attribute reads of
+# a threading.local (and guards on them) but not ContextVar.get.
+_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def validation(*, enabled=True):
+    """Context manager: inside it, invalid values raise ``ValueError``.
+
+    By default xploss never inspects array values: an invalid element (a class
+    index outside ``[0, C)`` that is not ``ignore_index``, a probability outside
+    [0, 1], a negative variance, an impossible CTC length) makes its own result
+    NaN, the same on every backend and without a host synchronisation. Inside
+    ``with xploss.validation():`` each function instead counts the invalid
+    elements and raises a ``ValueError`` naming the function, the argument, the
+    valid range and the count. Counting reads a value back, so validation
+    needs eager arrays: under ``jax.jit`` it raises ``TypeError``, and under
+    ``torch.compile`` it breaks the graph.
+
+    The setting is thread-local: it does not leak into other threads, is
+    restored on leaving the block, and ``validation(enabled=False)`` switches it off
+    for a nested block. (Coroutines sharing a thread share it.)
+
+    Examples
+    --------
+    >>> import array_api_strict as xp
+    >>> import xploss
+    >>> logits, labels = xp.asarray([[0.5, 1.5]]), xp.asarray([2])
+    >>> xploss.cross_entropy(logits, labels, reduction="none")
+    Array([nan], dtype=array_api_strict.float64)
+    >>> with xploss.validation():
+    ...     xploss.cross_entropy(logits, labels)
+    Traceback (most recent call last):
+    ...
+    ValueError: cross_entropy: 'target' must hold class indices in [0, 2) or ignore_index (-100); 1 of 1 elements do not
+    """
+    previous = getattr(_STATE, "validating", False)
+    _STATE.validating = bool(enabled)
+    try:
+        yield
+    finally:
+        _STATE.validating = previous
+
+
+def values(xp, fname, name, invalid, expected):
+    """Value validation: raise if any element of the boolean array ``invalid`` is
+    True, when :func:`validation` is on; nothing (and no host sync) otherwise.
+
+    ``expected`` completes the sentence "``name`` must ...".
+    """
+    if not getattr(_STATE, "validating", False):
+        return
+    try:
+        count = int(xp.count_nonzero(invalid))
+    except TypeError as exc:  # a traced array has no value to read
+        msg = (f"{fname}: validation mode reads values on the host and needs eager "
+               f"arrays; switch it off under tracing (xploss.validation(enabled=False))")
+        raise TypeError(msg) from exc
+    if count:
+        total = 1
+        for n in invalid.shape:
+            total *= n
+        msg = f"{fname}: {name!r} must {expected}; {count} of {total} elements do not"
+        raise ValueError(msg)
 
 REDUCTIONS = ("none", "mean", "sum")
 

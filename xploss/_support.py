@@ -34,7 +34,9 @@ def namespace(fname, **arrays):
     """The common array namespace of the named arrays (``None`` values are skipped).
 
     Raises ``TypeError`` naming ``fname`` and every argument when they come from
-    different array libraries, or when one of them is not an array at all.
+    different array libraries, or when one of them is not an array at all, and
+    ``ValueError`` naming the arguments when they lie on different devices
+    (traced arrays without a device are not compared).
     """
     present = {name: a for name, a in arrays.items() if a is not None}
     for name, a in present.items():
@@ -42,12 +44,24 @@ def namespace(fname, **arrays):
             msg = f"{fname}: argument {name!r} must be an array, got {type(a).__name__}"
             raise TypeError(msg)
     try:
-        return array_api_compat.array_namespace(*present.values())
+        xp = array_api_compat.array_namespace(*present.values())
     except TypeError as exc:
         kinds = ", ".join(f"{name}={type(a).__module__}.{type(a).__name__}"
                           for name, a in present.items())
         msg = f"{fname}: all array arguments must come from one array library, got {kinds}"
         raise TypeError(msg) from exc
+    where = None
+    for name, a in present.items():
+        dev = array_api_compat.device(a)
+        if dev is None:
+            continue
+        if where is None:
+            where = (name, dev)
+        elif dev != where[1]:
+            msg = (f"{fname}: all array arguments must be on one device, got {where[0]!r} "
+                   f"on {where[1]} and {name!r} on {dev}")
+            raise ValueError(msg)
+    return xp
 
 
 def device(x):

@@ -195,8 +195,8 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     Torch instead clamps every log at -100 (which changes results for
     ``p < 3.7e-44`` in float64).
 
-    Probabilities outside [0, 1] give NaN (the log of a negative number),
-    never a finite number. Deviation from torch: a ``'mean'`` over an empty
+    Probabilities outside [0, 1] give NaN, never a finite number (torch raises
+    on the CPU). Deviation from torch: a ``'mean'`` over an empty
     input is 0, not NaN.
 
     Examples
@@ -211,16 +211,19 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     fname = "binary_cross_entropy"
     _checks.reduction(fname, reduction)
     xp, p, t = _binary_prepare(fname, input, target, weight)
+    invalid = (p < 0) | (p > 1)
+    _checks.values(xp, fname, "input", invalid, "lie in [0, 1]")
     _, tiny, log_min = finfo_constants(xp, p.dtype)
     floor = const(xp, log_min, p)
     zero, one = const(xp, 0.0, p), const(xp, 1.0, p)
     at_zero, at_one = p == 0, p == 1
     # At p = 0 (p = 1) the log term becomes log_min plus a term that is exactly 0
-    # there but carries the derivative 1/smallest_normal.
-    log_p = xp.where(at_zero, floor + p / tiny, xp.log(xp.where(at_zero, one, p)))
-    log_q = xp.where(at_one, floor + (1.0 - p) / tiny, log1p_neg(xp, -xp.where(at_one, zero, p)))
+    # there but carries the derivative 1/smallest_normal. Invalid p take no log.
+    log_p = xp.where(at_zero, floor + p / tiny, xp.log(xp.where(at_zero | invalid, one, p)))
+    log_q = xp.where(at_one, floor + (1.0 - p) / tiny,
+                     log1p_neg(xp, -xp.where(at_one | invalid, zero, p)))
     # Both products are <= 0: the sum has no cancellation.
-    loss = -(t * log_p + (1.0 - t) * log_q)
+    loss = xp.where(invalid, const(xp, math.nan, p), -(t * log_p + (1.0 - t) * log_q))
     if weight is not None:
         loss = _cast_like(xp, weight, p) * loss
     return reduce(xp, loss, reduction)
@@ -266,18 +269,23 @@ def _index_prepare(fname, input, target, weight, axis, reduction):
     return xp, x, w
 
 
-def _class_index_terms(xp, x, target, ignore_index=None):
+def _class_index_terms(xp, fname, x, target, ignore_index=None):
     """Per-target pieces of a class-index loss over the last axis of ``x``.
 
     Returns ``(onehot, valid, in_range)``: the broadcast one-hot of ``target``,
     the targets that are not ``ignore_index`` (None without one), and those
-    inside [0, C).
+    inside [0, C). Callers make the out-of-range targets NaN; in validation
+    mode they raise here.
     """
     n_classes = x.shape[-1]
     classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
     onehot = target[..., None] == classes
     valid = None if ignore_index is None else target != ignore_index
     in_range = (target >= 0) & (target < n_classes)
+    invalid = ~in_range if valid is None else valid & ~in_range
+    ignored = "" if ignore_index is None else f" or ignore_index ({ignore_index})"
+    _checks.values(xp, fname, "target", invalid,
+                   f"hold class indices in [0, {n_classes}){ignored}")
     return onehot, valid, in_range
 
 
@@ -392,7 +400,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
             terms = w * terms
         return reduce(xp, xp.sum(terms, axis=-1), reduction)
 
-    onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
+    onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
     # Ignored rows are replaced before any arithmetic: their logits, even NaN,
     # reach neither the value nor the gradient.
     x = xp.where(valid[..., None], x, zero)
@@ -463,7 +471,7 @@ def nll_loss(input, target, /, *, weight=None, ignore_index=-100, reduction="mea
     """
     fname = "nll_loss"
     xp, x, w = _index_prepare(fname, input, target, weight, axis, reduction)
-    onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
+    onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
     loss = -_select(xp, onehot & valid[..., None], x)
     if w is None:
         w_target = xp.astype(in_range, x.dtype)
@@ -504,7 +512,8 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     exactly 0, also where the log-input is ``-inf``, with finite gradients with
     respect to both arguments (torch and optax return NaN gradients there);
     with ``log_target=True`` a ``-inf`` log-target does the same. NaN inputs
-    still give NaN. Where the input nearly equals ``log t`` the term cancels:
+    still give NaN, and so does a negative target (not a probability). Where
+    the input nearly equals ``log t`` the term cancels:
     it is accurate to a few ULP of :math:`t(|\log t| + |x|)`.
 
     Examples
@@ -527,9 +536,13 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
         xs = xp.where(absent & (x == -math.inf), zero, x)
         loss = xp.where(absent, xp.where(xp.isnan(x), x, zero), xp.exp(ts) * (ts - xs))
     else:
-        # t·log t - t·x: xlogy's convention 0·log 0 = 0, and 0·(-inf) = 0.
-        ts = xp.where(t == 0, const(xp, 1.0, t), t)
+        # t·log t - t·x: xlogy's convention 0·log 0 = 0, and 0·(-inf) = 0. A
+        # negative target (not a probability) gives NaN, without a log of it.
+        negative = t < 0
+        _checks.values(xp, fname, "target", negative, "be >= 0 (probabilities)")
+        ts = xp.where((t == 0) | negative, const(xp, 1.0, t), t)
         loss = t * xp.log(ts) - mul0(xp, t, x)
+        loss = xp.where(negative, const(xp, math.nan, loss), loss)
     if reduction == "batchmean":
         total = xp.sum(loss)
         return total / max(loss.shape[0], 1) if loss.ndim else total
@@ -681,7 +694,7 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
         q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
         valid = None
     else:
-        onehot, valid, in_range = _class_index_terms(xp, x, target, ignore_index)
+        onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
         x = xp.where(valid[..., None], x, zero)
         q = xp.astype(onehot, x.dtype)
     if label_smoothing > 0:

@@ -252,7 +252,7 @@ def _class_index_prepare(fname, input, target, reduction, axis, weight=None):
     """Class-index checks as in cross_entropy; returns ``xp``, the scores with the
     class axis last, the one-hot, the in-range mask, the target's score and weight."""
     xp, x, w = _index_prepare(fname, input, target, weight, axis, reduction)
-    onehot, _, in_range = _class_index_terms(xp, x, target)
+    onehot, _, in_range = _class_index_terms(xp, fname, x, target)
     return xp, x, onehot, in_range, _select(xp, onehot, x), w
 
 
@@ -401,7 +401,9 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     -----
     Semantics of ``torch.nn.functional.multilabel_margin_loss``. The label set is
     found without data-dependent control flow: a one-hot over the valid
-    prefix, then every (label, non-label) pair through a ``(C, C)`` mask.
+    prefix, then every (label, non-label) pair through a ``(C, C)`` mask. A
+    label outside ``[0, C)`` before the first ``-1`` gives NaN for its sample
+    (torch raises on the CPU and reads out of bounds on CUDA).
 
     Examples
     --------
@@ -428,6 +430,10 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     n_classes = x.shape[-1]
     # Positions before the first -1 hold labels.
     stopped = xp.cumulative_sum(xp.astype(target == -1, xp.int32), axis=-1) > 0
+    # A label outside [0, C) before the first -1 makes its sample NaN.
+    bad = ~stopped & ((target < -1) | (target >= n_classes))
+    _checks.values(xp, fname, "target", bad,
+                   f"hold class indices in [0, {n_classes}) before the first -1")
     classes = xp.arange(n_classes, dtype=target.dtype, device=device(target))
     hits = (target[..., :, None] == classes) & ~stopped[..., :, None]
     is_label = xp.any(hits, axis=-2)                      # (..., C)
@@ -436,4 +442,4 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     m = _margin_sum(xp, 1.0, x[..., None, :], x[..., :, None], keep=pair)
     terms = _positive_part(xp, m, pair)
     loss = xp.sum(xp.sum(terms, axis=-1), axis=-1) / n_classes
-    return reduce(xp, loss, reduction)
+    return reduce(xp, _nan_outside(xp, loss, ~xp.any(bad, axis=-1)), reduction)

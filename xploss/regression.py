@@ -391,7 +391,10 @@ def msle_loss(input, target, /, *, reduction="mean"):
     >>> xploss.msle_loss(x, y, reduction="none")  # exact: 9.9999997000000069e-17
     Array([9.9999997e-17], dtype=array_api_strict.float64)
     """
-    xp, x, t, _ = _prepare("msle_loss", input, target, reduction)
+    fname = "msle_loss"
+    xp, x, t, _ = _prepare(fname, input, target, reduction)
+    _checks.values(xp, fname, "input", x < -1.0, "be >= -1")
+    _checks.values(xp, fname, "target", t < -1.0, "be >= -1")
     zero = const(xp, 0.0, x)
     d, d_err = x - t, two_sum_error(xp, x, -t)
     # log((1 + x)/(1 + y)) = log1p(r1) = -log1p(r2), r1 = (x - y)/(1 + y),
@@ -431,7 +434,8 @@ def _ratio(xp, d, d_err, b):
     # Where the ratio would overflow (|d| > s·finfo.max, possible only for s < 1)
     # it is not used: its operands are replaced first, so no 0·inf reaches a
     # derivative.
-    s_below = xp.where(s < 1.0, s, one)
+    # (|s| < 1: an invalid b < -2 gives s < -1, whose product could overflow.)
+    s_below = xp.where(_abs(xp, s) < 1.0, s, one)
     fits = (s >= 1.0) | (_abs(xp, d) <= s_below * float(xp.finfo(d.dtype).max))
     ok = xp.isfinite(d) & (s > 0) & fits
     s_safe = xp.where(ok, s, one)
@@ -594,6 +598,7 @@ def gaussian_nll_loss(input, target, var, /, *, full=False, eps=1e-6, reduction=
     v = _var_like(fname, xp, var, x, input)
     floor = const(xp, eps, v)
     nan = const(xp, math.nan, v)
+    _checks.values(xp, fname, "var", v < 0, "be >= 0")
     v = xp.where(v < 0, nan, xp.where(v < floor, floor, v))
     a = _abs(xp, x - t)
     # d²/v as |d|·(|d|/v), or (d·d)/v where |d|/v alone overflows: one of the two

@@ -36,8 +36,10 @@ def _prepare(fname, input, target, smooth, axis, reduction):
     dtype = compute_dtype(xp, result_dtype(xp, input, target))
     p = input if input.dtype == dtype else xp.astype(input, dtype)
     t = target if target.dtype == dtype else xp.astype(target, dtype)
-    valid = (p >= 0.0) & (p <= 1.0) & (t >= 0.0) & (t <= 1.0)
-    return xp, p, t, tuple(a % ndim for a in axes), ~valid
+    bad_p, bad_t = (p < 0.0) | (p > 1.0), (t < 0.0) | (t > 1.0)
+    _checks.values(xp, fname, "input", bad_p, "lie in [0, 1]")
+    _checks.values(xp, fname, "target", bad_t, "lie in [0, 1]")
+    return xp, p, t, tuple(a % ndim for a in axes), bad_p | bad_t
 
 
 def _mismatch(p, t):

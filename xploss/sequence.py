@@ -266,18 +266,26 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, /, *, blank=0,
     izero = const(xp, 0, in_len)
 
     # Padded (N, S) labels, and per-sample invalid values (NaN results).
-    invalid = (in_len < 0) | (in_len > n_frames) | (tgt_len < 0)
+    bad_input_len = (in_len < 0) | (in_len > n_frames)
+    _checks.values(xp, fname, "input_lengths", bad_input_len, f"lie in [0, {n_frames}]")
     if tgt.ndim == 1:
         # A sample longer than T frames is impossible anyway: S = min(L, T) columns suffice.
         labels, inside = _padded_from_concatenated(xp, tgt, tgt_len, min(tgt.shape[0], n_frames))
-        invalid = invalid | ~inside
+        bad_target_len = (tgt_len < 0) | ~inside
+        span = f"be >= 0 and sum to at most len(targets) = {tgt.shape[0]}"
     else:
         labels = tgt
-        invalid = invalid | (tgt_len > labels.shape[1])
+        bad_target_len = (tgt_len < 0) | (tgt_len > labels.shape[1])
+        span = f"lie in [0, {labels.shape[1]}]"
+    _checks.values(xp, fname, "target_lengths", bad_target_len, span)
     width = labels.shape[1]
     k = xp.arange(width, dtype=itype, device=dev)
-    bad_label = (labels < 0) | (labels >= n_classes) | (labels == blank)
-    invalid = invalid | xp.any(bad_label & (k[None, :] < tgt_len[:, None]), axis=1)
+    bad_label = ((labels < 0) | (labels >= n_classes) | (labels == blank)) & (
+        k[None, :] < tgt_len[:, None])
+    _checks.values(xp, fname, "targets", bad_label,
+                   f"hold labels in [0, {n_classes}) other than blank ({blank}) "
+                   "within each target length")
+    invalid = bad_input_len | bad_target_len | xp.any(bad_label, axis=1)
 
     # Extended labels l' = (blank, y_1, blank, y_2, ..., y_S, blank): (N, 2S + 1).
     blank_column = xp.full((n, 1), blank, dtype=itype, device=dev)
