@@ -229,12 +229,16 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     return reduce(xp, loss, reduction)
 
 
-def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothing=0.0):
+def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothing=0.0,
+                   indices_only=False):
     xp = namespace(fname, input=input, target=target, weight=weight)
     _checks.reduction(fname, reduction)
     _checks.unit_interval(fname, "label_smoothing", label_smoothing)
     _checks.floating(xp, fname, "input", input)
     _checks.integer_or_floating(xp, fname, "target", target)
+    if indices_only and xp.isdtype(target.dtype, "real floating"):
+        msg = f"{fname}: 'target' must hold integer class indices, got dtype {target.dtype}"
+        raise TypeError(msg)
     axis = _checks.class_axis(fname, input.ndim, axis)
     n_classes = input.shape[axis]
     if weight is not None:
@@ -262,10 +266,8 @@ def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothin
 
 def _index_prepare(fname, input, target, weight, axis, reduction):
     """:func:`_class_prepare` for losses that take class indices only."""
-    xp, x, w, probabilities, _ = _class_prepare(fname, input, target, weight, axis, reduction)
-    if probabilities:
-        msg = f"{fname}: 'target' must hold integer class indices, got dtype {target.dtype}"
-        raise TypeError(msg)
+    xp, x, w, _, _ = _class_prepare(fname, input, target, weight, axis, reduction,
+                                    indices_only=True)
     return xp, x, w
 
 
