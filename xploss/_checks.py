@@ -18,9 +18,12 @@ import contextlib
 import threading
 
 __all__ = [
+    "broadcast_shapes",
+    "broadcasts_to",
     "class_axis",
     "floating",
     "integer_or_floating",
+    "probabilities",
     "reduction",
     "same_shape",
     "unit_interval",
@@ -143,3 +146,41 @@ def class_axis(fname, ndim, axis):
         msg = f"{fname}: 'axis' {axis} is out of range for an input of {ndim} dimensions"
         raise ValueError(msg)
     return axis % ndim
+
+
+def broadcast_shapes(fname, **arrays):
+    """The broadcast shape of the named arrays (array API rules), from shapes alone.
+
+    Raises ``ValueError`` naming ``fname`` and the arguments when they do not
+    broadcast together (the libraries' own errors differ in type and name
+    neither).
+    """
+    shapes = {name: tuple(a.shape) for name, a in arrays.items()}
+    ndim = max(len(s) for s in shapes.values())
+    out = []
+    for i in range(ndim):
+        sizes = {s[len(s) - ndim + i] for s in shapes.values() if len(s) - ndim + i >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            listed = ", ".join(f"{name!r} {s}" for name, s in shapes.items())
+            msg = f"{fname}: {listed} do not broadcast together"
+            raise ValueError(msg)
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def broadcasts_to(fname, name, a, shape, what="the shape of 'input'"):
+    """``a`` broadcasts to ``shape`` without enlarging it (weights, variances)."""
+    shape = tuple(shape)
+    if len(a.shape) > len(shape) or any(
+            n not in (1, m) for n, m in zip(reversed(tuple(a.shape)), reversed(shape))):
+        msg = f"{fname}: {name!r} must broadcast to {what} {shape}, got {tuple(a.shape)}"
+        raise ValueError(msg)
+
+
+def probabilities(xp, fname, name, t):
+    """Where ``t`` lies outside [0, 1] (NaN is not flagged: it propagates), after
+    the validation-mode check; callers make those elements NaN."""
+    invalid = (t < 0.0) | (t > 1.0)
+    values(xp, fname, name, invalid, "lie in [0, 1]")
+    return invalid

@@ -12,6 +12,7 @@ from decimal import Decimal, localcontext
 import array_api_compat
 
 __all__ = [
+    "amax",
     "compute_dtype",
     "const",
     "expm1_neg",
@@ -62,6 +63,19 @@ def namespace(fname, **arrays):
                    f"on {where[1]} and {name!r} on {dev}")
             raise ValueError(msg)
     return xp
+
+
+def amax(xp, x, axis, keepdims=False):
+    """``xp.max`` along ``axis``; an array with no elements but non-empty reduced
+    axes (an empty batch) gives the empty result directly, since some libraries
+    refuse any zero-size maximum."""
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = tuple(a % max(x.ndim, 1) for a in axes)
+    if 0 in x.shape and all(x.shape[a] != 0 for a in axes):
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape)) if keepdims else \
+            tuple(n for i, n in enumerate(x.shape) if i not in axes)
+        return xp.zeros(shape, dtype=x.dtype, device=device(x))
+    return xp.max(x, axis=axis, keepdims=keepdims)
 
 
 def device(x):

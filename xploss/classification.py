@@ -53,6 +53,11 @@ def _cast_like(xp, a, like):
     return a if a.dtype == like.dtype else xp.astype(a, like.dtype)
 
 
+def _nan_where(xp, invalid, loss):
+    """``loss`` with NaN where ``invalid`` (an invalid value, never a number)."""
+    return xp.where(invalid, const(xp, math.nan, loss), loss)
+
+
 def _binary_prepare(fname, input, target, weight=None, **extra):
     """Checks shared by the elementwise (input, target) losses; returns ``xp`` and
     both arrays in their common compute dtype."""
@@ -63,6 +68,7 @@ def _binary_prepare(fname, input, target, weight=None, **extra):
     for name, a in (("weight", weight), *extra.items()):
         if a is not None:
             _checks.floating(xp, fname, name, a)
+            _checks.broadcasts_to(fname, name, a, input.shape)
     dtype = compute_dtype(xp, result_dtype(xp, input, target))
     x = input if input.dtype == dtype else xp.astype(input, dtype)
     t = target if target.dtype == dtype else xp.astype(target, dtype)
@@ -133,7 +139,8 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
 
     Infinite logits are exact limits: ``x = +inf`` with ``t = 1`` (and
     ``x = -inf`` with ``t = 0``) gives 0, the opposite label gives ``+inf``.
-    Deviation from torch: a ``'mean'`` over an empty input is 0, not NaN.
+    Deviations from torch: a ``'mean'`` over an empty input is 0, not NaN; a
+    target outside [0, 1] gives NaN (torch uses it as given).
 
     Examples
     --------
@@ -149,13 +156,14 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
     fname = "binary_cross_entropy_with_logits"
     _checks.reduction(fname, reduction)
     xp, x, t = _binary_prepare(fname, input, target, weight, pos_weight=pos_weight)
+    invalid = _checks.probabilities(xp, fname, "target", t)
     if pos_weight is None:
         loss = _bce_logits(xp, x, t)
     else:
         loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
     if weight is not None:
         loss = _cast_like(xp, weight, x) * loss
-    return reduce(xp, loss, reduction)
+    return reduce(xp, _nan_where(xp, invalid, loss), reduction)
 
 
 def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
@@ -195,8 +203,8 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     Torch instead clamps every log at -100 (which changes results for
     ``p < 3.7e-44`` in float64).
 
-    Probabilities outside [0, 1] give NaN, never a finite number (torch raises
-    on the CPU). Deviation from torch: a ``'mean'`` over an empty
+    Probabilities or targets outside [0, 1] give NaN, never a finite number
+    (torch raises for such probabilities on the CPU and uses such targets). Deviation from torch: a ``'mean'`` over an empty
     input is 0, not NaN.
 
     Examples
@@ -211,8 +219,8 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     fname = "binary_cross_entropy"
     _checks.reduction(fname, reduction)
     xp, p, t = _binary_prepare(fname, input, target, weight)
-    invalid = (p < 0) | (p > 1)
-    _checks.values(xp, fname, "input", invalid, "lie in [0, 1]")
+    invalid = _checks.probabilities(xp, fname, "input", p)
+    invalid = invalid | _checks.probabilities(xp, fname, "target", t)
     _, tiny, log_min = finfo_constants(xp, p.dtype)
     floor = const(xp, log_min, p)
     zero, one = const(xp, 0.0, p), const(xp, 1.0, p)
@@ -223,7 +231,7 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     log_q = xp.where(at_one, floor + (1.0 - p) / tiny,
                      log1p_neg(xp, -xp.where(at_one | invalid, zero, p)))
     # Both products are <= 0: the sum has no cancellation.
-    loss = xp.where(invalid, const(xp, math.nan, p), -(t * log_p + (1.0 - t) * log_q))
+    loss = _nan_where(xp, invalid, -(t * log_p + (1.0 - t) * log_q))
     if weight is not None:
         loss = _cast_like(xp, weight, p) * loss
     return reduce(xp, loss, reduction)
@@ -262,6 +270,14 @@ def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothin
     x = xp.moveaxis(input, axis, -1)
     x = x if x.dtype == dtype else xp.astype(x, dtype)
     return xp, x, _cast_like(xp, weight, x), probabilities, axis
+
+
+def _probability_rows(xp, fname, target, axis, dtype):
+    """Probability targets with the class axis last, in ``dtype``, and the rows
+    holding a value outside [0, 1] (NaN results)."""
+    q = xp.moveaxis(target, axis, -1)
+    q = q if q.dtype == dtype else xp.astype(q, dtype)
+    return q, xp.any(_checks.probabilities(xp, fname, "target", q), axis=-1)
 
 
 def _index_prepare(fname, input, target, weight, axis, reduction):
@@ -311,8 +327,8 @@ def _log_p_at(xp, onehot, sh):
 
 def _finish_class_index(xp, loss, valid, in_range, w_target, reduction):
     """Ignored targets give exactly 0; out-of-range targets give NaN (never a number)."""
-    nan, zero = const(xp, math.nan, loss), const(xp, 0.0, loss)
-    loss = xp.where(valid, xp.where(in_range, loss, nan), zero)
+    zero = const(xp, 0.0, loss)
+    loss = xp.where(valid, _nan_where(xp, ~in_range, loss), zero)
     denominator = xp.where(valid, w_target, zero)
     return reduce(xp, loss, reduction, weights=denominator)
 
@@ -375,7 +391,8 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     the row that are not masked (torch's puts mass on ``-inf`` logits and returns
     ``inf``); a ``'mean'`` over zero valid targets is 0, not NaN; a class index
     outside ``[0, C)`` that is not ``ignore_index`` gives NaN instead of an
-    error or an out-of-bounds read.
+    error or an out-of-bounds read, and so does a probability target outside
+    [0, 1] for its row.
 
     Examples
     --------
@@ -393,14 +410,13 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
                                                     reduction, label_smoothing)
     zero = const(xp, 0.0, x)
     if probabilities:
-        q = xp.moveaxis(target, axis, -1)
-        q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
+        q, invalid = _probability_rows(xp, fname, target, axis, x.dtype)
         if label_smoothing > 0:
             q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
         terms = _cross_terms(xp, x, q, _shifted(xp, x, (x.ndim - 1,)))
         if w is not None:
             terms = w * terms
-        return reduce(xp, xp.sum(terms, axis=-1), reduction)
+        return reduce(xp, _nan_where(xp, invalid, xp.sum(terms, axis=-1)), reduction)
 
     onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
     # Ignored rows are replaced before any arithmetic: their logits, even NaN,
@@ -514,8 +530,9 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     exactly 0, also where the log-input is ``-inf``, with finite gradients with
     respect to both arguments (torch and optax return NaN gradients there);
     with ``log_target=True`` a ``-inf`` log-target does the same. NaN inputs
-    still give NaN, and so does a negative target (not a probability). Where
-    the input nearly equals ``log t`` the term cancels:
+    still give NaN, and so does a negative target; a target above 1 is used
+    as given (the pointwise term of the KL divergence of non-negative
+    measures). Where the input nearly equals ``log t`` the term cancels:
     it is accurate to a few ULP of :math:`t(|\log t| + |x|)`.
 
     Examples
@@ -544,7 +561,7 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
         _checks.values(xp, fname, "target", negative, "be >= 0 (probabilities)")
         ts = xp.where((t == 0) | negative, const(xp, 1.0, t), t)
         loss = t * xp.log(ts) - mul0(xp, t, x)
-        loss = xp.where(negative, const(xp, math.nan, loss), loss)
+        loss = _nan_where(xp, negative, loss)
     if reduction == "batchmean":
         total = xp.sum(loss)
         return total / max(loss.shape[0], 1) if loss.ndim else total
@@ -634,7 +651,9 @@ def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="no
     0 before the product does, and its gradient is finite for every
     :math:`\gamma \ge 0`, including :math:`\gamma < 1` at saturated logits
     (where :math:`(1-p_t)^{\gamma-1}` is infinite). At :math:`\gamma = 0`,
-    :math:`\alpha < 0` it is :func:`binary_cross_entropy_with_logits`.
+    :math:`\alpha < 0` it is :func:`binary_cross_entropy_with_logits`. A
+    target outside [0, 1] gives NaN, and ``alpha`` must lie in [0, 1] or be
+    negative (torchvision accepts any value).
 
     Accuracy: :math:`\log(1 - p_t)` is carried as a double word (a rounded
     sum of two floats), so its absolute error stays at a few eps however large
@@ -667,14 +686,18 @@ def sigmoid_focal_loss(input, target, /, *, alpha=0.25, gamma=2.0, reduction="no
     if not gamma >= 0:
         msg = f"{fname}: 'gamma' must be >= 0, got {gamma!r}"
         raise ValueError(msg)
+    if not (alpha < 0 or 0 <= alpha <= 1):
+        msg = f"{fname}: 'alpha' must lie in [0, 1], or be negative to disable it, got {alpha!r}"
+        raise ValueError(msg)
     xp, x, t = _binary_prepare(fname, input, target)
+    invalid = _checks.probabilities(xp, fname, "target", t)
     pair = _softplus_pair(xp, x)
     loss = _bce_terms(xp, pair, t)
     if gamma != 0:
         loss = mul_exp_power(xp, loss, gamma, *_sigmoid_log_q(xp, x, t))
     if alpha >= 0:
         loss = (alpha * t + (1.0 - alpha) * (1.0 - t)) * loss
-    return reduce(xp, loss, reduction)
+    return reduce(xp, _nan_where(xp, invalid, loss), reduction)
 
 
 def _class_distribution_loss(fname, input, target, weight, ignore_index, reduction,
@@ -692,8 +715,7 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
                                                    reduction, label_smoothing)
     zero = const(xp, 0.0, x)
     if probabilities:
-        q = xp.moveaxis(target, axis, -1)
-        q = q if q.dtype == x.dtype else xp.astype(q, x.dtype)
+        q, invalid = _probability_rows(xp, fname, target, axis, x.dtype)
         valid = None
     else:
         onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
@@ -707,7 +729,7 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
         terms = w * terms
     loss = xp.sum(terms, axis=-1)
     if probabilities:
-        return reduce(xp, loss, reduction)
+        return reduce(xp, _nan_where(xp, invalid, loss), reduction)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
 

@@ -14,7 +14,7 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import compute_dtype, const, device, namespace, result_dtype
+from ._support import amax, compute_dtype, const, device, namespace, result_dtype
 from .margin import _margin_sum, _positive_part
 from .primitives import _shifted, _softplus
 
@@ -35,7 +35,7 @@ def _scaled(xp, x, axis):
     zero or non-finite vector, so u = x = 0 for a zero vector), and whether the
     vector is nonzero."""
     ax = xp.where(x < 0, -x, x)
-    m = xp.max(ax, axis=axis, keepdims=True)
+    m = amax(xp, ax, axis=axis, keepdims=True)
     nonzero = m > 0
     finite = xp.isfinite(m)
     one = const(xp, 1.0, m)
@@ -82,12 +82,8 @@ def _prepare_pair(fname, x1, x2, axis):
     dtype = compute_dtype(xp, result_dtype(xp, x1, x2))
     a = x1 if x1.dtype == dtype else xp.astype(x1, dtype)
     b = x2 if x2.dtype == dtype else xp.astype(x2, dtype)
-    try:
-        a, b = xp.broadcast_arrays(a, b)
-    except ValueError as exc:
-        msg = (f"{fname}: 'x1' {tuple(x1.shape)} and 'x2' {tuple(x2.shape)} do not "
-               f"broadcast together")
-        raise ValueError(msg) from exc
+    _checks.broadcast_shapes(fname, x1=x1, x2=x2)
+    a, b = xp.broadcast_arrays(a, b)
     ndim = a.ndim
     if ndim == 0 or not -ndim <= axis < ndim:
         msg = f"{fname}: 'axis' {axis} is out of range for inputs of {ndim} dimensions"
@@ -205,6 +201,9 @@ def cosine_embedding_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     """
     fname = "cosine_embedding_loss"
     _checks.reduction(fname, reduction)
+    if not -1.0 <= margin <= 1.0:
+        msg = f"{fname}: 'margin' must lie in [-1, 1], got {margin!r}"
+        raise ValueError(msg)
     xp, a, b, y = _pair_target(fname, x1, x2, target)
     if a.ndim not in (1, 2) or tuple(y.shape) != tuple(a.shape[:-1]):
         msg = (f"{fname}: expected 'x1' of shape (N, D) or (D,) and 'target' of shape "
@@ -220,7 +219,8 @@ def cosine_embedding_loss(x1, x2, target, /, *, margin=0.0, reduction="mean"):
     zero = const(xp, 0.0, cos)
     pull = xp.where(both, half_sq, 1.0 - cos)
     push = _positive_part(xp, cos - margin)
-    loss = xp.where(y == 1, pull, xp.where(y == -1, push, zero))
+    # Other labels contribute 0 (torch), a NaN label NaN.
+    loss = xp.where(y == 1, pull, xp.where(y == -1, push, xp.where(xp.isnan(y), y, zero)))
     return reduce(xp, loss, reduction)
 
 
@@ -312,7 +312,7 @@ def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
     # Other labels get both terms, x + max(0, margin - x), which is max(x, margin).
     m = const(xp, margin, x)
     other = xp.where(x > m, x, xp.where(xp.isnan(x), x, m))
-    loss = xp.where(y == 1, x, xp.where(y == -1, hinge, other))
+    loss = xp.where(y == 1, x, xp.where(y == -1, hinge, xp.where(xp.isnan(y), y, other)))
     return reduce(xp, loss, reduction)
 
 
@@ -328,7 +328,7 @@ def _p_norm(xp, v, p, axis):
     u, _, m = _scaled(xp, v, axis)
     a = xp.where(u < 0, -u, u)
     if p == math.inf:
-        s = xp.max(a, axis=axis, keepdims=True)
+        s = amax(xp, a, axis=axis, keepdims=True)
         return xp.where(s == 0, const(xp, 0.0, s), m * s)
     if p == 1:
         powered = a
@@ -410,15 +410,22 @@ def pairwise_distance(x1, x2, /, *, p=2.0, eps=1e-6, keepdim=False):
 
 
 def _triplet_check(fname, margin, reduction, anchor, positive, negative):
+    """Checks shared by the triplet losses; returns the namespace."""
     _checks.reduction(fname, reduction)
     if not margin > 0:
         msg = f"{fname}: 'margin' must be > 0, got {margin!r}"
         raise ValueError(msg)
-    ndims = [getattr(a, "ndim", None) for a in (anchor, positive, negative)]
+    xp = namespace(fname, anchor=anchor, positive=positive, negative=negative)
+    names = ("anchor", "positive", "negative")
+    for name, a in zip(names, (anchor, positive, negative), strict=True):
+        _checks.floating(xp, fname, name, a)
+    ndims = [a.ndim for a in (anchor, positive, negative)]
     if len(set(ndims)) != 1:
         msg = (f"{fname}: 'anchor', 'positive' and 'negative' must have the same number "
                f"of dimensions, got {ndims[0]}, {ndims[1]} and {ndims[2]}")
         raise ValueError(msg)
+    _checks.broadcast_shapes(fname, anchor=anchor, positive=positive, negative=negative)
+    return xp
 
 
 def _triplet_loss(xp, d_ap, d_an, d_pn, margin, reduction):
@@ -474,12 +481,8 @@ def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps
     Array(6., dtype=array_api_strict.float64)
     """
     fname = "triplet_margin_loss"
-    _triplet_check(fname, margin, reduction, anchor, positive, negative)
+    xp = _triplet_check(fname, margin, reduction, anchor, positive, negative)
     _check_p(fname, p)
-    xp = namespace(fname, anchor=anchor, positive=positive, negative=negative)
-    names = ("anchor", "positive", "negative")
-    for name, a in zip(names, (anchor, positive, negative), strict=True):
-        _checks.floating(xp, fname, name, a)
     if anchor.ndim not in (1, 2):
         msg = (f"{fname}: expected inputs of shape (N, D) or (D,), got "
                f"{tuple(anchor.shape)}")
@@ -487,12 +490,7 @@ def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps
     dtype = compute_dtype(xp, result_dtype(xp, anchor, positive, negative))
     arrays = [a if a.dtype == dtype else xp.astype(a, dtype)
               for a in (anchor, positive, negative)]
-    try:
-        a, pos, neg = xp.broadcast_arrays(*arrays)
-    except ValueError as exc:
-        shapes = ", ".join(str(tuple(x.shape)) for x in arrays)
-        msg = f"{fname}: 'anchor', 'positive' and 'negative' {shapes} do not broadcast together"
-        raise ValueError(msg) from exc
+    a, pos, neg = xp.broadcast_arrays(*arrays)
 
     def dist(x1, x2):
         return xp.squeeze(_distance(xp, x1, x2, p, eps, x1.ndim - 1), axis=x1.ndim - 1)
@@ -545,8 +543,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, /, *, distance
     Array([0.29289322], dtype=array_api_strict.float64)
     """
     fname = "triplet_margin_with_distance_loss"
-    _triplet_check(fname, margin, reduction, anchor, positive, negative)
-    xp = namespace(fname, anchor=anchor, positive=positive, negative=negative)
+    xp = _triplet_check(fname, margin, reduction, anchor, positive, negative)
     if distance_function is None:
         distance_function = pairwise_distance
         # 16-bit inputs: the distances too are computed (and kept) in float32.

@@ -19,12 +19,13 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import compute_dtype, const, device, namespace, two_sum_error
+from ._support import amax, compute_dtype, const, device, namespace, two_sum_error
 from .classification import (
     _bce_terms,
     _binary_prepare,
     _class_index_terms,
     _index_prepare,
+    _nan_where,
     _select,
 )
 from .primitives import _softplus_pair
@@ -149,7 +150,8 @@ def multilabel_soft_margin_loss(input, target, /, *, weight=None, reduction="mea
     -----
     Semantics of ``torch.nn.functional.multilabel_soft_margin_loss``. Each term
     is :func:`xploss.binary_cross_entropy_with_logits`'s: both parts are
-    non-negative, so soft labels near 0 and 1 have no cancellation.
+    non-negative, so soft labels near 0 and 1 have no cancellation. A target
+    outside [0, 1] makes its sample NaN (torch uses it as given).
 
     Examples
     --------
@@ -166,12 +168,17 @@ def multilabel_soft_margin_loss(input, target, /, *, weight=None, reduction="mea
     if x.ndim not in (1, 2):
         msg = f"{fname}: 'input' must have shape (N, C) or (C,), got {tuple(x.shape)}"
         raise ValueError(msg)
+    if weight is not None and tuple(weight.shape) != (x.shape[-1],):
+        msg = (f"{fname}: 'weight' must have shape ({x.shape[-1]},), one weight per class, "
+               f"got {tuple(weight.shape)}")
+        raise ValueError(msg)
+    invalid = xp.any(_checks.probabilities(xp, fname, "target", y), axis=-1)
     terms = _bce_terms(xp, _softplus_pair(xp, x), y)
     if weight is not None:
         terms = xp.astype(weight, x.dtype) * terms
     # Divide before summing: terms near finfo.max must not overflow the sum.
     per_sample = xp.sum(terms / x.shape[-1], axis=-1)
-    return reduce(xp, per_sample, reduction)
+    return reduce(xp, _nan_where(xp, invalid, per_sample), reduction)
 
 
 def _hinge_margins(fname, input, target, reduction):
@@ -256,10 +263,6 @@ def _class_index_prepare(fname, input, target, reduction, axis, weight=None):
     return xp, x, onehot, in_range, _select(xp, onehot, x), w
 
 
-def _nan_outside(xp, loss, in_range):
-    return xp.where(in_range, loss, const(xp, math.nan, loss))
-
-
 def multiclass_hinge_loss(input, target, /, *, margin=1.0, reduction="mean", axis=None):
     r"""Crammer–Singer multi-class hinge loss.
 
@@ -307,12 +310,12 @@ def multiclass_hinge_loss(input, target, /, *, margin=1.0, reduction="mean", axi
                                                                 reduction, axis)
     neg_inf = const(xp, -math.inf, x)
     if x.shape[-1] > 1:
-        other = xp.max(xp.where(onehot, neg_inf, x), axis=-1)
+        other = amax(xp, xp.where(onehot, neg_inf, x), axis=-1)
     else:
         other = xp.full(x_target.shape, -math.inf, dtype=x.dtype, device=device(x))
     m = _margin_sum(xp, margin, other, x_target)
     loss = _positive_part(xp, m)
-    return reduce(xp, _nan_outside(xp, loss, in_range), reduction)
+    return reduce(xp, _nan_where(xp, ~in_range, loss), reduction)
 
 
 def multi_margin_loss(input, target, /, *, p=1, margin=1.0, weight=None, reduction="mean"):
@@ -371,7 +374,7 @@ def multi_margin_loss(input, target, /, *, p=1, margin=1.0, weight=None, reducti
     if w is not None:
         terms = xp.sum(xp.where(onehot, w, zero), axis=-1, keepdims=True) * terms
     loss = xp.sum(terms, axis=-1) / x.shape[-1]
-    return reduce(xp, _nan_outside(xp, loss, in_range), reduction)
+    return reduce(xp, _nan_where(xp, ~in_range, loss), reduction)
 
 
 def multilabel_margin_loss(input, target, /, *, reduction="mean"):
@@ -442,4 +445,4 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     m = _margin_sum(xp, 1.0, x[..., None, :], x[..., :, None], keep=pair)
     terms = _positive_part(xp, m, pair)
     loss = xp.sum(xp.sum(terms, axis=-1), axis=-1) / n_classes
-    return reduce(xp, _nan_outside(xp, loss, ~xp.any(bad, axis=-1)), reduction)
+    return reduce(xp, _nan_where(xp, xp.any(bad, axis=-1), loss), reduction)

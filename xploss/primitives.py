@@ -22,6 +22,7 @@ import math
 
 from . import _checks
 from ._support import (
+    amax,
     const,
     device,
     expm1_neg,
@@ -114,7 +115,7 @@ def _shifted(xp, x, axis):
         shape = tuple(1 if i in axis else n for i, n in enumerate(x.shape))
         m = xp.full(shape, -math.inf, dtype=x.dtype, device=device(x))
     else:
-        m = xp.max(x, axis=axis, keepdims=True)
+        m = amax(xp, x, axis=axis, keepdims=True)
     is_max = x == m
     finite_m = xp.isfinite(m)
     m_safe = xp.where(finite_m, m, zero)
@@ -224,7 +225,11 @@ def _normalize_axis(fname, ndim, axis):
         if not -ndim <= a < max(ndim, 1):
             msg = f"{fname}: 'axis' {axis} is out of range for an array of {ndim} dimensions"
             raise ValueError(msg)
-    return tuple(a % max(ndim, 1) for a in axes)
+    normalized = tuple(a % max(ndim, 1) for a in axes)
+    if len(set(normalized)) != len(normalized):
+        msg = f"{fname}: 'axis' {axis} names an axis twice"
+        raise ValueError(msg)
+    return normalized
 
 
 def _prepare(fname, x):
@@ -388,6 +393,7 @@ def log1mexp(x, /):
 
 def _xlogy_like(fname, x, y, *, log1p):
     xp = namespace(fname, x=x, y=y)
+    _checks.broadcast_shapes(fname, x=x, y=y)
     _checks.floating(xp, fname, "x", x)
     _checks.floating(xp, fname, "y", y)
     dtype = result_dtype(xp, x, y)

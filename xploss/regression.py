@@ -16,7 +16,7 @@ import math
 
 from . import _checks
 from ._reductions import reduce
-from ._support import const, device, log1p_neg, mul0, two_sum_error
+from ._support import const, device, log1p_neg, mul0, namespace, two_sum_error
 from .classification import _binary_prepare, _cast_like
 from .primitives import _log_cosh, _xlogy_like
 
@@ -461,7 +461,7 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
     input : array
         Log-rate (``log_input=True``) or rate.
     target : array
-        Counts ``y >= 0``, the shape of ``input``.
+        Counts ``y >= 0``, the shape of ``input`` (a negative count gives NaN).
     log_input : bool, optional
     full : bool, optional
         Add the Stirling term.
@@ -519,7 +519,10 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
         ts = xp.where(above, t, const(xp, 2.0, t))
         stirling = (ts * xp.log(ts) - ts) + 0.5 * xp.log(2.0 * math.pi * ts)
         loss = loss + xp.where(above, stirling, const(xp, 0.0, t))
-    return reduce(xp, loss, reduction)
+    # A negative count is not a count: NaN, never a number.
+    negative = t < 0.0
+    _checks.values(xp, fname, "target", negative, "be >= 0 (counts)")
+    return reduce(xp, xp.where(negative, const(xp, math.nan, loss), loss), reduction)
 
 
 def _var_like(fname, xp, var, x, input):
@@ -594,6 +597,8 @@ def gaussian_nll_loss(input, target, var, /, *, full=False, eps=1e-6, reduction=
     if not eps >= 0:
         msg = f"{fname}: 'eps' must be >= 0, got {eps!r}"
         raise ValueError(msg)
+    if not isinstance(var, (int, float)):
+        namespace(fname, input=input, target=target, var=var)
     xp, x, t, _ = _prepare(fname, input, target, reduction)
     v = _var_like(fname, xp, var, x, input)
     floor = const(xp, eps, v)

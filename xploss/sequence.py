@@ -263,6 +263,10 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, /, *, blank=0,
         lp, tgt = lp[:, None, :], tgt[None, :]
         in_len, tgt_len = in_len[None], tgt_len[None]
     n_frames, n = lp.shape[0], lp.shape[1]
+    if n == 0:
+        # An empty batch (a static shape): (N,) = (0,) losses, still connected to
+        # log_probs for autograd; some libraries cannot reshape zero-size arrays.
+        return reduce(xp, xp.sum(lp, axis=(0, 2)), reduction)
     izero = const(xp, 0, in_len)
 
     # Padded (N, S) labels, and per-sample invalid values (NaN results).
