@@ -692,20 +692,28 @@ def _foreign(t):
     pytest.skip("only one array library is installed")
 
 
-@pytest.mark.parametrize(("name", "argument"), _cases("arrays"), ids=_ids(_cases("arrays")))
-def test_array_from_another_library_raises_type_error(target, name, argument):
-    spec = BY_NAME[name]
+def _replacing(spec, target, argument, replace):
+    """A call of ``spec``'s function on ``target`` arrays with ``argument`` replaced
+    by ``replace(value)`` (``value`` its NumPy data)."""
     args = spec.make(N)
     weights = {k: make(N) for k, make in spec.weights.items()}
-    other = _foreign(target)
     value = {**dict(zip(spec.names, args, strict=True)), **weights}[argument]
 
     def call():
         arrays = _arrays(target, args)
         kw = {k: _arr(target, w) for k, w in weights.items() if k != argument}
-        foreign = other.backend.asarray(np.asarray(value), other)
-        arrays, extra = _split(spec, arrays, argument, foreign)
+        arrays, extra = _split(spec, arrays, argument, replace(value))
         spec.fn(*arrays, **spec.kwargs, **kw, **extra)
+
+    return call
+
+
+@pytest.mark.parametrize(("name", "argument"), _cases("arrays"), ids=_ids(_cases("arrays")))
+def test_array_from_another_library_raises_type_error(target, name, argument):
+    spec = BY_NAME[name]
+    other = _foreign(target)
+    call = _replacing(spec, target, argument,
+                      lambda value: other.backend.asarray(np.asarray(value), other))
 
     _raises_each([(f"{argument} from {other.id}", call)], TypeError,
                  _pattern(name, argument))
@@ -717,15 +725,7 @@ def test_array_from_another_library_raises_type_error(target, name, argument):
 def test_non_array_argument_raises_type_error(target, name, argument):
     """A Python list (or tuple) where an array is expected."""
     spec = BY_NAME[name]
-    args = spec.make(N)
-    weights = {k: make(N) for k, make in spec.weights.items()}
-    value = {**dict(zip(spec.names, args, strict=True)), **weights}[argument]
-
-    def call():
-        arrays = _arrays(target, args)
-        kw = {k: _arr(target, w) for k, w in weights.items() if k != argument}
-        arrays, extra = _split(spec, arrays, argument, np.asarray(value).tolist())
-        spec.fn(*arrays, **spec.kwargs, **kw, **extra)
+    call = _replacing(spec, target, argument, lambda value: np.asarray(value).tolist())
 
     _raises_each([(f"{argument} as a list", call)], TypeError, _pattern(name, argument))
 
@@ -739,15 +739,7 @@ DEVICE_CASES = [(t, o, name, argument) for t, o in DEVICE_PAIRS
                          ids=[f"{t.id}->{o.label}-{n}-{a}" for t, o, n, a in DEVICE_CASES])
 def test_array_on_another_device_raises_value_error(here, there, name, argument):
     spec = BY_NAME[name]
-    args = spec.make(N)
-    weights = {k: make(N) for k, make in spec.weights.items()}
-    value = {**dict(zip(spec.names, args, strict=True)), **weights}[argument]
-
-    def call():
-        arrays = _arrays(here, args)
-        kw = {k: _arr(here, w) for k, w in weights.items() if k != argument}
-        arrays, extra = _split(spec, arrays, argument, _arr(there, value))
-        spec.fn(*arrays, **spec.kwargs, **kw, **extra)
+    call = _replacing(spec, here, argument, lambda value: _arr(there, value))
 
     _raises_each([(f"{argument} on {there.label}", call)], ValueError,
                  _pattern(name, spec.names[0], argument))

@@ -661,6 +661,17 @@ def test_import_xploss_loads_no_array_library_nor_mpmath():
 # --------------------------------------------------------------------------- the recorder is honest
 
 @contextlib.contextmanager
+def _swapped(get, set_, change):
+    """Set a global to ``change(old)`` for the block, then back to ``old``."""
+    old = get()
+    set_(change(old))
+    try:
+        yield
+    finally:
+        set_(old)
+
+
+@contextlib.contextmanager
 def _changed(what):
     """Change one global setting ``what`` for the duration of the block."""
     if what == "warnings":
@@ -668,12 +679,8 @@ def _changed(what):
             warnings.simplefilter("ignore", FutureWarning)
             yield
     elif what == "recursionlimit":
-        old = sys.getrecursionlimit()
-        sys.setrecursionlimit(old + 7)
-        try:
+        with _swapped(sys.getrecursionlimit, sys.setrecursionlimit, lambda old: old + 7):
             yield
-        finally:
-            sys.setrecursionlimit(old)
     elif what == "decimal":
         with decimal.localcontext() as ctx:
             ctx.prec = 60  # what xploss sets inside its own local context
@@ -709,12 +716,9 @@ def _changed(what):
     elif what == "torch-dtype":
         import torch
 
-        old = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64 if old == torch.float32 else torch.float32)
-        try:
+        with _swapped(torch.get_default_dtype, torch.set_default_dtype,
+                      lambda old: torch.float64 if old == torch.float32 else torch.float32):
             yield
-        finally:
-            torch.set_default_dtype(old)
     elif what == "torch-grad":
         import torch
 
@@ -723,21 +727,14 @@ def _changed(what):
     elif what == "torch-deterministic":
         import torch
 
-        old = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(not old)
-        try:
+        with _swapped(torch.are_deterministic_algorithms_enabled,
+                      torch.use_deterministic_algorithms, lambda old: not old):
             yield
-        finally:
-            torch.use_deterministic_algorithms(old)
     elif what == "torch-threads":
         import torch
 
-        old = torch.get_num_threads()
-        torch.set_num_threads(old + 1)
-        try:
+        with _swapped(torch.get_num_threads, torch.set_num_threads, lambda old: old + 1):
             yield
-        finally:
-            torch.set_num_threads(old)
     elif what == "flush-denormal":
         import torch
 
@@ -750,12 +747,9 @@ def _changed(what):
     elif what == "jax-x64":
         import jax
 
-        old = jax.config.read("jax_enable_x64")
-        jax.config.update("jax_enable_x64", not old)
-        try:
+        with _swapped(lambda: jax.config.read("jax_enable_x64"),
+                      lambda v: jax.config.update("jax_enable_x64", v), lambda old: not old):
             yield
-        finally:
-            jax.config.update("jax_enable_x64", old)
     elif what == "jax-precision":
         import jax
 
