@@ -15,6 +15,7 @@ invalid-element count on the host and raises ``ValueError``.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 
 __all__ = [
@@ -90,9 +91,7 @@ def values(xp, fname, name, invalid, expected):
                f"arrays; switch it off under tracing (xploss.validation(enabled=False))")
         raise TypeError(msg) from exc
     if count:
-        total = 1
-        for n in invalid.shape:
-            total *= n
+        total = math.prod(invalid.shape)
         msg = f"{fname}: {name!r} must {expected}; {count} of {total} elements do not"
         raise ValueError(msg)
 

@@ -204,8 +204,8 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     ``p < 3.7e-44`` in float64).
 
     Probabilities or targets outside [0, 1] give NaN, never a finite number
-    (torch raises for such probabilities on the CPU and uses such targets). Deviation from torch: a ``'mean'`` over an empty
-    input is 0, not NaN.
+    (torch raises for such probabilities on the CPU and uses such targets).
+    Deviation from torch: a ``'mean'`` over an empty input is 0, not NaN.
 
     Examples
     --------

@@ -17,7 +17,7 @@ import math
 from . import _checks
 from ._reductions import reduce
 from ._support import const, device, log1p_neg, mul0, namespace, two_sum_error
-from .classification import _binary_prepare, _cast_like
+from .classification import _binary_prepare, _cast_like, _nan_where
 from .primitives import _log_cosh, _xlogy_like
 
 __all__ = [
@@ -522,7 +522,7 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
     # A negative count is not a count: NaN, never a number.
     negative = t < 0.0
     _checks.values(xp, fname, "target", negative, "be >= 0 (counts)")
-    return reduce(xp, xp.where(negative, const(xp, math.nan, loss), loss), reduction)
+    return reduce(xp, _nan_where(xp, negative, loss), reduction)
 
 
 def _var_like(fname, xp, var, x, input):
