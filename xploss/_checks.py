@@ -171,8 +171,8 @@ def broadcast_shapes(fname, **arrays):
 def broadcasts_to(fname, name, a, shape, what="the shape of 'input'"):
     """``a`` broadcasts to ``shape`` without enlarging it (weights, variances)."""
     shape = tuple(shape)
-    if len(a.shape) > len(shape) or any(
-            n not in (1, m) for n, m in zip(reversed(tuple(a.shape)), reversed(shape))):
+    pairs = zip(reversed(tuple(a.shape)), reversed(shape), strict=False)
+    if len(a.shape) > len(shape) or any(n not in (1, m) for n, m in pairs):
         msg = f"{fname}: {name!r} must broadcast to {what} {shape}, got {tuple(a.shape)}"
         raise ValueError(msg)
 

@@ -65,17 +65,16 @@ def namespace(fname, **arrays):
     return xp
 
 
-def amax(xp, x, axis, keepdims=False):
-    """``xp.max`` along ``axis``; an array with no elements but non-empty reduced
-    axes (an empty batch) gives the empty result directly, since some libraries
-    refuse any zero-size maximum."""
-    axes = axis if isinstance(axis, tuple) else (axis,)
+def amax(xp, x, axis, keepdims=False, *, smallest=False):
+    """``xp.max`` (``xp.min`` with ``smallest``) along ``axis``; an array with no
+    elements but non-empty reduced axes (an empty batch) gives the empty result
+    of a sum instead, since some libraries refuse any zero-size maximum (a sum
+    also keeps it in the graph of differentiating libraries)."""
+    axes = range(x.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
     axes = tuple(a % max(x.ndim, 1) for a in axes)
     if 0 in x.shape and all(x.shape[a] != 0 for a in axes):
-        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape)) if keepdims else \
-            tuple(n for i, n in enumerate(x.shape) if i not in axes)
-        return xp.zeros(shape, dtype=x.dtype, device=device(x))
-    return xp.max(x, axis=axis, keepdims=keepdims)
+        return xp.sum(x, axis=axis, keepdims=keepdims)
+    return (xp.min if smallest else xp.max)(x, axis=axis, keepdims=keepdims)
 
 
 def device(x):

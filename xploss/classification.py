@@ -83,7 +83,7 @@ def _bce_terms(xp, pair, t, pos_weight=None):
     sp_pos, sp_neg = pair
     positive = mul0(xp, t, sp_neg)
     if pos_weight is not None:
-        positive = pos_weight * positive
+        positive = mul0(xp, pos_weight, positive)
     return positive + mul0(xp, 1.0 - t, sp_pos)
 
 
@@ -162,7 +162,7 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
     else:
         loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
     if weight is not None:
-        loss = _cast_like(xp, weight, x) * loss
+        loss = mul0(xp, _cast_like(xp, weight, x), loss)
     return reduce(xp, _nan_where(xp, invalid, loss), reduction)
 
 
@@ -233,7 +233,7 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
     # Both products are <= 0: the sum has no cancellation.
     loss = _nan_where(xp, invalid, -(t * log_p + (1.0 - t) * log_q))
     if weight is not None:
-        loss = _cast_like(xp, weight, p) * loss
+        loss = mul0(xp, _cast_like(xp, weight, p), loss)
     return reduce(xp, loss, reduction)
 
 
@@ -330,7 +330,7 @@ def _finish_class_index(xp, loss, valid, in_range, w_target, reduction):
     zero = const(xp, 0.0, loss)
     loss = xp.where(valid, _nan_where(xp, ~in_range, loss), zero)
     denominator = xp.where(valid, w_target, zero)
-    return reduce(xp, loss, reduction, weights=denominator)
+    return reduce(xp, loss, reduction, normalizer=denominator)
 
 
 def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction="mean",
@@ -415,7 +415,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
             q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
         terms = _cross_terms(xp, x, q, _shifted(xp, x, (x.ndim - 1,)))
         if w is not None:
-            terms = w * terms
+            terms = mul0(xp, w, terms)
         return reduce(xp, _nan_where(xp, invalid, xp.sum(terms, axis=-1)), reduction)
 
     onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
@@ -426,12 +426,12 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     loss = -_log_p_at(xp, onehot, sh)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
     if w is not None:
-        loss = w_target * loss
+        loss = mul0(xp, w_target, loss)
     if label_smoothing > 0:
         # Masked classes have weight 0 in the uniform part: 0 * inf = 0 there.
         smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), sh)
         if w is not None:
-            smooth_terms = w * smooth_terms
+            smooth_terms = mul0(xp, w, smooth_terms)
         loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
 
@@ -495,7 +495,7 @@ def nll_loss(input, target, /, *, weight=None, ignore_index=-100, reduction="mea
         w_target = xp.astype(in_range, x.dtype)
     else:
         w_target = _select(xp, onehot, w)
-        loss = w_target * loss
+        loss = mul0(xp, w_target, loss)
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
 
 
@@ -726,7 +726,7 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
     sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves every term
     terms = per_class(xp, _cross_terms(xp, x, q, sh), q, x, sh)
     if w is not None:
-        terms = w * terms
+        terms = mul0(xp, w, terms)
     loss = xp.sum(terms, axis=-1)
     if probabilities:
         return reduce(xp, _nan_where(xp, invalid, loss), reduction)

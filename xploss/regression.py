@@ -48,9 +48,7 @@ def _prepare(fname, input, target, reduction, weight=None):
 
 def _weighted_mean(xp, loss, w, reduction):
     """torch's ``weight`` for mse_loss and l1_loss: 'mean' divides by sum(weight)."""
-    if w is None:
-        return reduce(xp, loss, reduction)
-    return reduce(xp, w * loss, reduction, weights=w)
+    return reduce(xp, loss, reduction, weight=w, normalizer=w)
 
 
 def _halved_residual(xp, a, b):
@@ -186,7 +184,7 @@ def huber_loss(input, target, /, *, delta=1.0, weight=None, reduction="mean"):
         raise ValueError(msg)
     xp, x, t, w = _prepare(fname, input, target, reduction, weight)
     loss = _huber(xp, x - t, delta)
-    return reduce(xp, loss if w is None else w * loss, reduction)
+    return reduce(xp, loss, reduction, weight=w)
 
 
 def smooth_l1_loss(input, target, /, *, beta=1.0, reduction="mean"):
