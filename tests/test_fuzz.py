@@ -961,21 +961,11 @@ def run_example(ex, tally, failures, entry=None, targets=None):
 #: examples still run and are counted; the failures are printed in the summary).
 #: Each entry is an open item of the robustness issue: remove it with the fix.
 KNOWN_BUGS = {
-    "binary_cross_entropy_with_logits": "'mean' adds before dividing: overflows where the "
-                                        "exact mean is finite",
-    "hinge_loss": "'mean' adds before dividing: overflows where the exact mean is finite",
-    "l1_loss": "'mean' adds before dividing: l1_loss(full(2, 3e38, f32), zeros) is inf",
-    "multilabel_margin_loss": "the per-row class sum overflows before the division by C",
-    "multilabel_soft_margin_loss": "'mean' adds before dividing: overflows where the exact "
-                                   "mean is finite",
-    "ntxent_loss": "an anchor without negatives gives NaN, documented as 0",
-    "poisson_nll_loss": "an infinite count gives NaN where the exact value is +-inf",
-    "quantile_loss": "'mean' adds before dividing: overflows where the exact mean is finite",
-    "sigmoid_focal_loss": "'mean' adds before dividing: overflows where the exact mean is "
-                          "finite",
-    "smooth_l1_loss": "'mean' adds before dividing: overflows where the exact mean is finite",
-    "triplet_margin_with_distance_loss": "a distance that overflows on its own gives NaN "
-                                         "where the exact loss is finite",
+    "poisson_nll_loss": "a term beyond float32's range (a bfloat16 count near its maximum) "
+                        "makes 'mean' inf where the exact mean is finite",
+    "triplet_margin_with_distance_loss": "a distance that overflows on its own, against an "
+                                         "infinite one, gives inf - inf = NaN where the exact "
+                                         "loss is inf",
 }
 
 

@@ -2,6 +2,7 @@
 express as a value against a reference: exact zeros in gradients, derivative
 accuracy, dtype policy, warnings, and argument errors."""
 
+import math
 import warnings
 
 import mpmath
@@ -65,6 +66,122 @@ def test_empty_batch_mean_is_zero(target):
     y = b.asarray(np.zeros((0,), dtype=np.int64), target)
     assert b.to_numpy(xploss.cross_entropy(x, y)) == 0.0
     assert b.to_numpy(xploss.binary_cross_entropy_with_logits(x, x)) == 0.0
+
+
+# ---------------------------------------------------------------- reductions
+
+BIG = float(np.finfo(np.float64).max)
+
+
+def _exact(expr):
+    """An mpmath expression at 60 digits, rounded once to float64."""
+    with mpmath.workdps(60):
+        return float(expr())
+
+
+REDUCTION_CASES = [
+    # (function, arrays, kwargs, mpmath expression of the exact value)
+    ("l1 mean of three terms near max", xploss.l1_loss,
+     ([BIG, BIG, 0.5 * BIG], [0.0, 0.0, 0.0]), {},
+     lambda: (2 * mpmath.mpf(BIG) + mpmath.mpf(BIG) / 2) / 3),
+    ("l1 sum whose partial sums overflow", xploss.l1_loss,
+     ([BIG, BIG, BIG], [0.0, 0.0, 0.0]), {"reduction": "sum"},
+     lambda: mpmath.inf),
+    ("hinge mean of +-max margins", xploss.hinge_loss,
+     ([BIG, -BIG], [-1.0, 1.0]), {},
+     lambda: (2 * (mpmath.mpf(BIG) + 1)) / 2),
+    ("weighted mse: weight 0 on an overflowing term", xploss.mse_loss,
+     ([1e200, 1.0, 2.0], [0.0, 0.0, 0.0]), {"weight": [0.0, 1.0, 1.0]},
+     lambda: mpmath.mpf(5) / 2),
+    ("multilabel soft margin: weight x term overflows, its mean does not",
+     xploss.multilabel_soft_margin_loss,
+     ([[2.0, 3.0]], [[0.0, 0.0]]), {"weight": [0.75 * BIG, 0.75 * BIG]},
+     lambda: 0.75 * mpmath.mpf(BIG) * (mpmath.log1p(mpmath.exp(2))
+                                       + mpmath.log1p(mpmath.exp(3))) / 2),
+]
+
+
+@pytest.mark.parametrize("case", REDUCTION_CASES, ids=[c[0] for c in REDUCTION_CASES])
+def test_reductions_overflow_only_where_the_exact_value_does(target, case):
+    """A sum or mean of finite terms is finite (and accurate) wherever its exact
+    value is, whatever order a library adds in; a zero weight takes an
+    overflowing term as 0."""
+    _, fn, arrays, kwargs, exact = case
+    b = target.backend
+    if "float64" not in b.dtypes(target):
+        pytest.skip("float64 cases")
+    args = [b.asarray(np.array(a), target, "float64") for a in arrays]
+    kw = {k: b.asarray(np.array(v), target, "float64") if isinstance(v, list) else v
+          for k, v in kwargs.items()}
+    with np.errstate(all="ignore"):
+        got = float(b.to_numpy(fn(*args, **kw)))
+    want = _exact(exact)
+    if np.isinf(want):
+        assert got == want
+    else:
+        assert np.isfinite(got)
+        ulp = np.spacing(np.nextafter(abs(want), 0.0))  # finite at finfo.max too
+        assert abs(got - want) <= 2 * ulp, (got, want)
+
+
+def test_sum_of_opposite_terms_near_max_is_exact(target):
+    """[max, max, -max, -max] sums to exactly 0 (the plain sum gives inf - inf)."""
+    b = target.backend
+    if "float64" not in b.dtypes(target):
+        pytest.skip("float64 cases")
+    x = b.asarray(np.array([BIG, BIG, -BIG, -BIG]), target, "float64")
+    y = b.asarray(np.ones(4), target, "float64")
+    with np.errstate(all="ignore"):
+        # kl_div's terms are y·(log y - x) = -x here.
+        got = float(b.to_numpy(xploss.kl_div(x, y, reduction="sum")))
+    assert got == 0.0
+
+
+INF = math.inf
+
+EDGE_CASES = [
+    # (name, function, arrays, kwargs, exact value by definition)
+    ("xlogy(0, -inf): below the domain", xploss.xlogy, ([0.0], [-INF]), {}, [math.nan]),
+    ("xlog1py(0, -inf): below the domain", xploss.xlog1py, ([0.0], [-INF]), {}, [math.nan]),
+    ("xlogy(0, inf) = 0", xploss.xlogy, ([0.0], [INF]), {}, [0.0]),
+    ("margin_ranking(inf, inf, -1) = max(0, inf - inf)", xploss.margin_ranking_loss,
+     ([INF], [INF], [-1.0]), {"reduction": "none"}, [math.nan]),
+    ("pairwise_distance of equal infinite components", xploss.pairwise_distance,
+     ([[-INF, 1.0]], [[-INF, 1.0]]), {}, [math.nan]),
+    ("ntxent: no negatives, an infinite embedding", xploss.ntxent_loss,
+     ([[1.0, -INF], [0.5, 2.0]], [0, 0]), {}, 0.0),
+    ("ntxent: a positive pair and a NaN embedding", xploss.ntxent_loss,
+     ([[1.0, math.nan], [0.5, 2.0], [1.0, 0.0]], [0, 0, 1]), {}, math.nan),
+]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES, ids=[c[0] for c in EDGE_CASES])
+def test_infinite_operands(target, case):
+    _, fn, arrays, kwargs, exact = case
+    b = target.backend
+    if "float64" not in b.dtypes(target):
+        pytest.skip("float64 cases")
+    args = [b.asarray(np.array(a), target, None if np.array(a).dtype.kind == "i" else "float64")
+            for a in arrays]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        got = b.to_numpy(fn(*args, **kwargs))
+    np.testing.assert_array_equal(got, np.array(exact))
+
+
+def test_ntxent_without_negatives_has_zero_gradient_with_inf(diff_target):
+    b, t = diff_target.backend, diff_target
+    e = b.asarray(np.array([[1.0, -INF], [0.5, 2.0]]), t, "float64")
+    labels = b.asarray(np.array([0, 0]), t)
+    assert np.all(_grad(t, lambda v: xploss.ntxent_loss(v, labels), e) == 0.0)
+
+
+def test_empty_infinity_norm_stays_differentiable(diff_target):
+    """p = inf on an empty batch: a zero-size gradient, not an error."""
+    b, t = diff_target.backend, diff_target
+    a = b.asarray(np.zeros((0, 3)), t, "float64")
+    g = _grad(t, lambda v: xploss.triplet_margin_loss(v, v * 2.0, v * 3.0, p=INF), a)
+    assert g.shape == (0, 3)
 
 
 # ---------------------------------------------------------------- langevin

@@ -591,7 +591,9 @@ def ntxent_loss(embeddings, labels, /, *, temperature=0.07):
     holds the positive itself and the anchor's negatives, not its other
     positives. Each term is :math:`\operatorname{softplus}(L_i - s_{ij})`
     with :math:`L_i` the log-sum-exp over the anchor's negatives, so a
-    confident pair keeps its tiny loss; an anchor without negatives gives 0.
+    confident pair keeps its tiny loss; an anchor without negatives gives 0
+    (with a zero gradient), even when an embedding holds inf. Given a positive
+    pair, a NaN embedding makes the loss NaN.
     Cosines are :func:`cosine_similarity`'s (scaled, so no overflow or
     underflow; a zero embedding has cosine 0 with everything and finite
     gradients). Deviation: with no positive pair at all the loss is 0
@@ -622,10 +624,18 @@ def ntxent_loss(embeddings, labels, /, *, temperature=0.07):
         raise ValueError(msg)
     dtype = compute_dtype(xp, embeddings.dtype)
     e = embeddings if embeddings.dtype == dtype else xp.astype(embeddings, dtype)
+    # A row holding inf or NaN has NaN cosines; it is replaced by zeros before
+    # any arithmetic, so that an anchor without negatives, which is 0 whatever
+    # its cosines, gets a zero gradient rather than 0 * NaN. With a positive
+    # pair, a NaN anywhere still makes the loss NaN (below).
+    bad = ~xp.all(xp.isfinite(e), axis=1)
+    has_nan = xp.any(xp.isnan(e))
+    e = xp.where(bad[:, None], const(xp, 0.0, e), e)
     u, nz, _ = _scaled(xp, e, 1)
     one = const(xp, 1.0, u)
     unit = u / xp.sqrt(xp.where(nz, xp.sum(u * u, axis=1, keepdims=True), one))
     s = xp.matmul(unit, xp.matrix_transpose(unit)) / temperature
+    s = xp.where(bad[:, None] | bad[None, :], const(xp, math.nan, s), s)
     n = e.shape[0]
     index = xp.arange(n, device=device(labels))
     same = labels[:, None] == labels[None, :]
@@ -635,7 +645,9 @@ def ntxent_loss(embeddings, labels, /, *, temperature=0.07):
     m, _, _, _, rest, _ = _shifted(xp, xp.where(same, neg_inf, s), (1,))
     m_safe = xp.where(xp.isfinite(m), m, zero)
     log_neg = xp.where(m == -math.inf, m, m_safe + xp.log1p(rest))
-    terms = _softplus(xp, xp.where(positive, log_neg - s, neg_inf))
+    # An anchor without negatives (L_i = -inf) gives 0, even with NaN cosines.
+    terms = _softplus(xp, xp.where(positive & (m != -math.inf), log_neg - s, neg_inf))
     count = xp.sum(xp.astype(positive, dtype))
     total = xp.sum(xp.where(positive, terms, zero))
-    return total / xp.where(count == 0, const(xp, 1.0, count), count)
+    loss = total / xp.where(count == 0, const(xp, 1.0, count), count)
+    return xp.where(has_nan & (count > 0), const(xp, math.nan, loss), loss)

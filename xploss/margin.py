@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._reductions import reduce
+from ._reductions import mean, reduce
 from ._support import amax, compute_dtype, const, device, namespace, two_sum_error
 from .classification import (
     _bce_terms,
@@ -41,8 +41,10 @@ __all__ = [
 ]
 
 
-def _margin_sum(xp, margin, a, b, keep=None):
-    """``margin + a - b``, rounded once; -inf where ``a`` is -inf (a masked class).
+def _margin_sum(xp, margin, a, b, keep=None, *, masked=False):
+    """``margin + a - b``, rounded once. With ``masked``, -inf where ``a`` is -inf
+    (a masked class, which contributes 0 whatever the other score holds);
+    otherwise ``a = b = -inf`` gives NaN, like ``inf - inf``.
 
     ``s + e = a - b`` exactly (TwoSum); ``(s + margin) + e`` then rounds once more,
     and ``s + margin`` is exact (Sterbenz) exactly where the result cancels.
@@ -71,7 +73,7 @@ def _margin_sum(xp, margin, a, b, keep=None):
     # ones are zeroed there, so it cannot overflow.
     plain = (xp.where(finite, zero, a) + margin) - xp.where(finite, zero, b)
     value = xp.where(finite, value, plain)
-    return xp.where(a == -math.inf, neg_inf, value)
+    return xp.where(a == -math.inf, neg_inf, value) if masked else value
 
 
 def _positive_part(xp, m, keep=None):
@@ -174,10 +176,8 @@ def multilabel_soft_margin_loss(input, target, /, *, weight=None, reduction="mea
         raise ValueError(msg)
     invalid = xp.any(_checks.probabilities(xp, fname, "target", y), axis=-1)
     terms = _bce_terms(xp, _softplus_pair(xp, x), y)
-    if weight is not None:
-        terms = xp.astype(weight, x.dtype) * terms
-    # Divide before summing: terms near finfo.max must not overflow the sum.
-    per_sample = xp.sum(terms / x.shape[-1], axis=-1)
+    w = None if weight is None else xp.astype(weight, x.dtype)
+    per_sample = mean(xp, terms, axis=-1, weight=w)
     return reduce(xp, _nan_where(xp, invalid, per_sample), reduction)
 
 
@@ -313,7 +313,7 @@ def multiclass_hinge_loss(input, target, /, *, margin=1.0, reduction="mean", axi
         other = amax(xp, xp.where(onehot, neg_inf, x), axis=-1)
     else:
         other = xp.full(x_target.shape, -math.inf, dtype=x.dtype, device=device(x))
-    m = _margin_sum(xp, margin, other, x_target)
+    m = _margin_sum(xp, margin, other, x_target, masked=True)
     loss = _positive_part(xp, m)
     return reduce(xp, _nan_where(xp, ~in_range, loss), reduction)
 
@@ -367,13 +367,12 @@ def multi_margin_loss(input, target, /, *, p=1, margin=1.0, weight=None, reducti
         msg = f"{fname}: 'input' must have shape (N, C) or (C,), got {tuple(input.shape)}"
         raise ValueError(msg)
     zero = const(xp, 0.0, x)
-    m = _margin_sum(xp, margin, x, x_target[..., None], keep=~onehot)
+    m = _margin_sum(xp, margin, x, x_target[..., None], keep=~onehot, masked=True)
     terms = _positive_part(xp, m, ~onehot)
     if p == 2:
         terms = terms * terms
-    if w is not None:
-        terms = xp.sum(xp.where(onehot, w, zero), axis=-1, keepdims=True) * terms
-    loss = xp.sum(terms, axis=-1) / x.shape[-1]
+    w_target = None if w is None else xp.sum(xp.where(onehot, w, zero), axis=-1, keepdims=True)
+    loss = mean(xp, terms, axis=-1, weight=w_target)
     return reduce(xp, _nan_where(xp, ~in_range, loss), reduction)
 
 
@@ -442,7 +441,7 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     is_label = xp.any(hits, axis=-2)                      # (..., C)
     # pairs[..., j, i]: label j against non-label i.
     pair = is_label[..., :, None] & ~is_label[..., None, :]
-    m = _margin_sum(xp, 1.0, x[..., None, :], x[..., :, None], keep=pair)
+    m = _margin_sum(xp, 1.0, x[..., None, :], x[..., :, None], keep=pair, masked=True)
     terms = _positive_part(xp, m, pair)
-    loss = xp.sum(xp.sum(terms, axis=-1), axis=-1) / n_classes
+    loss = mean(xp, terms, axis=(-2, -1), count=n_classes)
     return reduce(xp, _nan_where(xp, xp.any(bad, axis=-1), loss), reduction)

@@ -402,9 +402,11 @@ def _xlogy_like(fname, x, y, *, log1p):
     pole = -1.0 if log1p else 0.0
     # x = 0 makes the product 0 even where the log is infinite (y at the pole or
     # y = inf): that y is replaced by a harmless one before the log, so the value
-    # and both derivatives are finite. A NaN y still gives NaN.
+    # and both derivatives are finite. A NaN y still gives NaN, and so does a y
+    # below the pole (-inf too), whose log is never evaluated.
     at_pole = yc == pole
-    unsafe = at_pole | ((xc == 0) & xp.isinf(yc))
+    below = yc < pole
+    unsafe = at_pole | below | ((xc == 0) & (yc == math.inf))
     ys = xp.where(unsafe, const(xp, pole + 1.0, yc), yc)
     if log1p:
         # log1p(y) rounds to y below the smallest normal; some libraries' log1p
@@ -415,11 +417,11 @@ def _xlogy_like(fname, x, y, *, log1p):
         logs = xp.log(ys)
     # At the pole: x * (-inf), i.e. -inf * sign(x), and 0 for x = 0; no log(0) evaluated.
     logs = xp.where(at_pole & (xc != 0), const(xp, -math.inf, ys), logs)
-    return to_output(xp, xc * logs, dtype)
+    return to_output(xp, xp.where(below, const(xp, math.nan, ys), xc * logs), dtype)
 
 
 def xlogy(x, y, /):
-    r""":math:`x \log y`, with :math:`0 \log y = 0` for every ``y`` except NaN.
+    r""":math:`x \log y`, with :math:`0 \log y = 0` for every ``y >= 0``.
 
     Parameters
     ----------
@@ -436,7 +438,8 @@ def xlogy(x, y, /):
     SciPy's convention (``scipy.special.xlogy``) for ``x = 0``: the result is 0
     for ``y = 0`` and ``y = inf`` too. The derivatives are finite there: with
     respect to ``y`` it is ``x / y = 0``; with respect to ``x`` at ``y = 0`` it
-    is 0 (the exact value, ``log 0``, is not finite). ``y < 0`` gives NaN.
+    is 0 (the exact value, ``log 0``, is not finite). ``y < 0`` (``-inf`` too)
+    gives NaN whatever ``x`` (SciPy: 0 for ``x = 0``).
 
     Examples
     --------
@@ -453,7 +456,7 @@ def xlogy(x, y, /):
 
 
 def xlog1py(x, y, /):
-    r""":math:`x \operatorname{log1p}(y)`, with 0 for ``x = 0`` unless ``y`` is NaN.
+    r""":math:`x \operatorname{log1p}(y)`, with 0 for ``x = 0`` and ``y >= -1``.
 
     Parameters
     ----------
@@ -468,7 +471,8 @@ def xlog1py(x, y, /):
     Notes
     -----
     SciPy's convention (``scipy.special.xlog1py``): 0 for ``x = 0`` even at
-    ``y = -1`` or ``y = inf``, with finite derivatives there. ``y < -1`` gives NaN.
+    ``y = -1`` or ``y = inf``, with finite derivatives there. ``y < -1``
+    (``-inf`` too) gives NaN whatever ``x`` (SciPy: 0 for ``x = 0``).
 
     Examples
     --------
