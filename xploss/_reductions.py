@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 
-from ._support import amax, const, mul0
+from ._support import amax, const, mul0, reduced_axes
 
 __all__ = ["mean", "reduce", "total"]
 
 
 def _count(x, axis):
-    axes = range(x.ndim) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
-    return math.prod([x.shape[a] for a in axes])
+    return math.prod([x.shape[a] for a in reduced_axes(x, axis)])
 
 
 def _magnitude(xp, x, axis):
@@ -57,14 +56,10 @@ def _sums(xp, x, axis, weight=None):
     return xp.sum(terms, axis=axis), c
 
 
-def _squeeze(xp, c, axis, like):
-    return xp.reshape(c, like.shape)
-
-
 def total(xp, x, axis=None, *, weight=None):
     """``sum(weight * x, axis)``, overflowing only where the exact sum does."""
     s, c = _sums(xp, x, axis, weight)
-    return s if c is None else s / _squeeze(xp, c, axis, s)
+    return s if c is None else s / xp.reshape(c, s.shape)
 
 
 def mean(xp, x, axis=None, *, count=None, weight=None):
@@ -74,7 +69,7 @@ def mean(xp, x, axis=None, *, count=None, weight=None):
     s, c = _sums(xp, x, axis, weight)
     if c is None:
         return s / count if count != 1 else s
-    return s / (_squeeze(xp, c, axis, s) * count)
+    return s / (xp.reshape(c, s.shape) * count)
 
 
 def reduce(xp, losses, reduction, *, weight=None, normalizer=None):

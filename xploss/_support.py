@@ -23,6 +23,7 @@ __all__ = [
     "mul_exp",
     "mul_exp_power",
     "namespace",
+    "reduced_axes",
     "result_dtype",
     "to_compute",
     "to_output",
@@ -70,11 +71,16 @@ def amax(xp, x, axis, keepdims=False, *, smallest=False):
     elements but non-empty reduced axes (an empty batch) gives the empty result
     of a sum instead, since some libraries refuse any zero-size maximum (a sum
     also keeps it in the graph of differentiating libraries)."""
-    axes = range(x.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
-    axes = tuple(a % max(x.ndim, 1) for a in axes)
+    axes = reduced_axes(x, axis)
     if 0 in x.shape and all(x.shape[a] != 0 for a in axes):
         return xp.sum(x, axis=axis, keepdims=keepdims)
     return (xp.min if smallest else xp.max)(x, axis=axis, keepdims=keepdims)
+
+
+def reduced_axes(x, axis):
+    """``axis`` (an int, a tuple, or None for all) as a tuple of non-negative axes of ``x``."""
+    axes = range(x.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    return tuple([a % max(x.ndim, 1) for a in axes])
 
 
 def device(x):
