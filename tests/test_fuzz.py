@@ -960,13 +960,7 @@ def run_example(ex, tally, failures, entry=None, targets=None):
 #: Open bugs the fuzz finds in the CI profile, quarantined as non-strict xfail (the
 #: examples still run and are counted; the failures are printed in the summary).
 #: Each entry is an open item of the robustness issue: remove it with the fix.
-KNOWN_BUGS = {
-    "poisson_nll_loss": "a term beyond float32's range (a bfloat16 count near its maximum) "
-                        "makes 'mean' inf where the exact mean is finite",
-    "triplet_margin_with_distance_loss": "a distance that overflows on its own, against an "
-                                         "infinite one, gives inf - inf = NaN where the exact "
-                                         "loss is inf",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [

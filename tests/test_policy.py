@@ -98,6 +98,38 @@ REDUCTION_CASES = [
      ([[2.0, 3.0]], [[0.0, 0.0]]), {"weight": [0.75 * BIG, 0.75 * BIG]},
      lambda: 0.75 * mpmath.mpf(BIG) * (mpmath.log1p(mpmath.exp(2))
                                        + mpmath.log1p(mpmath.exp(3))) / 2),
+    ("weighted mse: weights near max, products beyond it", xploss.mse_loss,
+     ([2.0, 3.0], [0.0, 0.0]), {"weight": [BIG, 0.5 * BIG]},
+     lambda: (4 * mpmath.mpf(BIG) + 9 * mpmath.mpf(0.5 * BIG)) / (mpmath.mpf(1.5) * BIG)),
+    ("multi margin: class weights near max", xploss.multi_margin_loss,
+     ([[0.0, 3.0, 5.0]], [0]), {"weight": [0.25 * BIG, 1.0, 1.0]},
+     lambda: mpmath.mpf(0.25 * BIG) * (4 + 6) / 3),
+    ("triplet: a distance beyond max, the loss not", xploss.triplet_margin_loss,
+     ([[0.0, 0.0], [0.0, 0.0]], [[0.8 * BIG, 0.8 * BIG], [0.0, 0.0]],
+      [[0.1 * BIG, 0.1 * BIG], [0.0, 0.0]]), {"eps": 0.0},
+     lambda: (mpmath.hypot(0.8 * BIG, 0.8 * BIG) - mpmath.hypot(0.1 * BIG, 0.1 * BIG) + 2) / 2),
+    ("triplet with the default distance: the same", xploss.triplet_margin_with_distance_loss,
+     ([[0.0, 0.0], [0.0, 0.0]], [[0.8 * BIG, 0.8 * BIG], [0.0, 0.0]],
+      [[0.1 * BIG, 0.1 * BIG], [0.0, 0.0]]), {"reduction": "sum"},
+     lambda: mpmath.hypot(0.8 * BIG - 1e-6, 0.8 * BIG - 1e-6)
+     - mpmath.hypot(0.1 * BIG - 1e-6, 0.1 * BIG - 1e-6) + 2),
+    ("poisson: a count near max at log-rate -2, term beyond max, mean not",
+     xploss.poisson_nll_loss, ([-2.0, 0.0], [0.75 * BIG, 0.0]), {},
+     lambda: (mpmath.exp(-2) + 2 * mpmath.mpf(0.75 * BIG) + 1) / 2),
+    ("poisson: e^x and y*x beyond max, their difference not",
+     xploss.poisson_nll_loss, (710.0, 1.5e305), {"reduction": "none"},
+     lambda: mpmath.exp(710) - 710 * mpmath.mpf(1.5e305)),
+    ("poisson: e^x and y*x beyond max, their difference too (not NaN)",
+     xploss.poisson_nll_loss, (710.0, BIG), {"reduction": "none"},
+     lambda: mpmath.exp(710) - 710 * mpmath.mpf(BIG)),
+    ("poisson, rate input: y*log(x) beyond max, the mean not",
+     xploss.poisson_nll_loss, ([100.0, 1.0], [0.25 * BIG, 0.0]),
+     {"log_input": False, "eps": 0.0},
+     lambda: (100 - mpmath.mpf(0.25 * BIG) * mpmath.log(100) + 1) / 2),
+    ("poisson, Stirling term beyond max, the mean of 256 not",
+     xploss.poisson_nll_loss, ([0.0] * 256, [0.25 * BIG] + [0.0] * 255), {"full": True},
+     lambda: (256 + (lambda t: t * mpmath.log(t) - t + mpmath.log(2 * mpmath.pi * t) / 2)(
+         mpmath.mpf(0.25 * BIG))) / 256),
 ]
 
 
@@ -110,7 +142,8 @@ def test_reductions_overflow_only_where_the_exact_value_does(target, case):
     b = target.backend
     if "float64" not in b.dtypes(target):
         pytest.skip("float64 cases")
-    args = [b.asarray(np.array(a), target, "float64") for a in arrays]
+    args = [b.asarray(np.array(a), target, None if np.array(a).dtype.kind == "i" else "float64")
+            for a in arrays]
     kw = {k: b.asarray(np.array(v), target, "float64") if isinstance(v, list) else v
           for k, v in kwargs.items()}
     with np.errstate(all="ignore"):
@@ -148,6 +181,8 @@ EDGE_CASES = [
      ([INF], [INF], [-1.0]), {"reduction": "none"}, [math.nan]),
     ("pairwise_distance of equal infinite components", xploss.pairwise_distance,
      ([[-INF, 1.0]], [[-INF, 1.0]]), {}, [math.nan]),
+    ("triplet: an infinite d(a, p) against a d(a, n) beyond max", xploss.triplet_margin_loss,
+     ([[0.6 * BIG, 0.0]], [[-INF, 4.0]], [[0.0, -0.9 * BIG]]), {"reduction": "none"}, [INF]),
     ("ntxent: no negatives, an infinite embedding", xploss.ntxent_loss,
      ([[1.0, -INF], [0.5, 2.0]], [0, 0]), {}, 0.0),
     ("ntxent: a positive pair and a NaN embedding", xploss.ntxent_loss,

@@ -32,47 +32,59 @@ def _magnitude(xp, x, axis):
 
 
 def _sums(xp, x, axis, weight=None):
-    """``(sum of c * weight * x, c)`` with ``c`` as in the module docstring
-    (``0 * inf`` taken as 0). ``c`` multiplies the weight before ``x``: a
-    product ``weight * x`` that overflows on its own is then brought into range
-    too. ``c`` is kept along ``axis``; None when there is nothing to scale."""
+    """``(s, c, g)`` with ``sum(weight * x) = s * g / c`` (``0 * inf`` taken as
+    0): ``s`` sums ``c * weight * x``, with ``c`` as in the module docstring.
+    Where ``c`` applies and a weight exceeds 1, the weights are also divided by
+    their largest magnitude ``g``, so ``c * weight * x`` stays within
+    ``finfo.max / 2**k`` however large the weights are (``g`` is 1 elsewhere:
+    the products of moderate weights are not rounded twice). ``c`` and ``g``
+    are kept along ``axis``, None when there is nothing to scale. Undo the
+    scaling as ``(s / c) * g``: ``|s / c|`` is the exact value over ``g >= 1``."""
     n = _count(x, axis)
-    if n < 2:
-        return xp.sum(x if weight is None else mul0(xp, weight, x), axis=axis), None
+    if n == 0 or (n == 1 and weight is None):
+        return xp.sum(x if weight is None else mul0(xp, weight, x), axis=axis), None, None
     scale = 2.0 ** -math.ceil(math.log2(n))
     limit = float(xp.finfo(x.dtype).max) * scale
     one = const(xp, 1.0, x)
     bound = _magnitude(xp, x, axis)
     if weight is None:
-        big = bound > limit
-    else:
-        # max|weight| · max|x| > limit, without overflowing the product.
-        wb = _magnitude(xp, weight, axis)
-        large = wb > 1.0
-        big = xp.where(large, bound > limit / xp.where(large, wb, one),
-                       bound * xp.where(large, one, wb) > limit)
+        c = xp.where(bound > limit, const(xp, scale, x), one)
+        return xp.sum(x * c, axis=axis), c, None
+    # max|weight| · max|x| > limit, without overflowing the product.
+    wb = _magnitude(xp, weight, axis)
+    large = wb > 1.0
+    big = xp.where(large, bound > limit / xp.where(large, wb, one),
+                   bound * xp.where(large, one, wb) > limit)
     c = xp.where(big, const(xp, scale, x), one)
-    terms = x * c if weight is None else mul0(xp, weight * c, x)
-    return xp.sum(terms, axis=axis), c
+    g = xp.where(big & large, wb, one)
+    # Over g/4, not g: a compiler may divide by g as a product with 1/g, which
+    # is subnormal (flushed to 0) for g near finfo.max; 4/g is normal.
+    w = (weight / (g * 0.25)) * (c * 0.25)
+    return xp.sum(mul0(xp, w, x), axis=axis), c, g
+
+
+def _unscale(xp, s, c, g, count=1):
+    """``(s / (c * count)) * g``, the exact sum (over ``count``) of :func:`_sums`."""
+    if c is None:
+        return s / count if count != 1 else s
+    c = xp.reshape(c, s.shape)
+    out = s / (c * count) if count != 1 else s / c
+    return out if g is None else out * xp.reshape(g, s.shape)
 
 
 def total(xp, x, axis=None, *, weight=None):
     """``sum(weight * x, axis)``, overflowing only where the exact sum does."""
-    s, c = _sums(xp, x, axis, weight)
-    return s if c is None else s / xp.reshape(c, s.shape)
+    return _unscale(xp, *_sums(xp, x, axis, weight))
 
 
 def mean(xp, x, axis=None, *, count=None, weight=None):
     """``sum(weight * x, axis) / count`` (``count`` defaults to the number of
     terms, ``weight`` to 1), finite wherever the exact value is; an empty mean is 0."""
     count = max(_count(x, axis), 1) if count is None else count
-    s, c = _sums(xp, x, axis, weight)
-    if c is None:
-        return s / count if count != 1 else s
-    return s / (xp.reshape(c, s.shape) * count)
+    return _unscale(xp, *_sums(xp, x, axis, weight), count=count)
 
 
-def reduce(xp, losses, reduction, *, weight=None, normalizer=None):
+def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None):
     """Reduce per-element losses: ``'none'``, ``'sum'`` or ``'mean'``.
 
     ``weight`` multiplies each loss here (``0 * inf`` taken as 0), so a product
@@ -81,18 +93,27 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None):
     when given (torch's weighted mean: the weights themselves). A mean over
     nothing (an empty batch, or every target ignored) is 0, not NaN: the sum is
     then an exact 0, and dividing it by a safe 1 keeps a NaN in the sum visible.
+    ``scale`` (powers of two in (0, 1], per loss) marks losses computed times
+    ``scale`` because the loss itself may overflow: the result is that of
+    ``losses / scale``, reduced without overflowing on the way.
     """
+    if scale is not None:
+        # Terms given pre-scaled: the loss is losses / scale, a weight of 1/scale.
+        inverse = const(xp, 1.0, scale) / scale
+        weight = inverse if weight is None else weight * inverse
     if reduction == "none":
         return losses if weight is None else mul0(xp, weight, losses)
     if reduction == "sum":
         return total(xp, losses, weight=weight)
     if normalizer is None:
         return mean(xp, losses, weight=weight)
-    numerator, c_numerator = _sums(xp, losses, None, weight)
-    denominator, c_denominator = _sums(xp, normalizer, None)
+    numerator, c_numerator, g = _sums(xp, losses, None, weight)
+    denominator, c_denominator, _ = _sums(xp, normalizer, None)
     one = const(xp, 1.0, denominator)
     ratio = numerator / xp.where(denominator == 0, one, denominator)
-    if c_numerator is None:
-        return ratio
-    # Both sums are scaled by powers of two: their ratio is rescaled exactly.
-    return ratio * (xp.reshape(c_denominator, ()) / xp.reshape(c_numerator, ()))
+    # The sums are scaled by powers of two: their ratio is rescaled exactly
+    # (|ratio * c_d / c_n| is the exact value over g >= 1).
+    c_d = one if c_denominator is None else xp.reshape(c_denominator, ())
+    c_n = one if c_numerator is None else xp.reshape(c_numerator, ())
+    ratio = ratio * (c_d / c_n)
+    return ratio if g is None else ratio * xp.reshape(g, ())

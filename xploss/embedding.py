@@ -10,7 +10,9 @@ between 1e-300 and finfo.max.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 from . import _checks
 from ._reductions import reduce
@@ -318,18 +320,22 @@ def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
 
 
 def _p_norm(xp, v, p, axis):
-    """The p-norm of ``v`` along ``axis`` (kept), for p > 0 or p = inf.
+    """The p-norm of ``v`` along ``axis`` (kept), for p > 0 or p = inf, as the
+    pair ``(m, r)`` with norm ``m·r``, ``m = max|v|`` (1 for a zero or
+    non-finite vector) and ``r = (Σ|v/m|^p)^(1/p)`` in ``[1, D^(1/p)]`` (0 for a
+    zero vector). A caller that scales ``m`` by a power of two gets the norm
+    scaled exactly where ``m·r`` itself would overflow.
 
-    m·(Σ|v/m|^p)^(1/p) with m = max|v|: the sum lies in [1, D], so nothing
-    overflows or underflows, and |·|^p is taken of a magnitude (odd p included).
-    A zero vector has norm 0 with derivative 0; a zero component has derivative
-    0 also for p < 1, where the exact one is infinite.
+    The sum lies in [1, D], so nothing overflows or underflows, and |·|^p is
+    taken of a magnitude (odd p included). A zero vector has norm 0 with
+    derivative 0; a zero component has derivative 0 also for p < 1, where the
+    exact one is infinite.
     """
     u, _, m = _scaled(xp, v, axis)
     a = xp.where(u < 0, -u, u)
     if p == math.inf:
         s = amax(xp, a, axis=axis, keepdims=True)
-        return xp.where(s == 0, const(xp, 0.0, s), m * s)
+        return m, xp.where(s == 0, const(xp, 0.0, s), s)  # no derivative at 0
     if p == 1:
         powered = a
     elif p == 2:
@@ -341,13 +347,14 @@ def _p_norm(xp, v, p, axis):
     zero = s == 0
     s_safe = xp.where(zero, const(xp, 1.0, s), s)
     root = s_safe if p == 1 else xp.sqrt(s_safe) if p == 2 else s_safe ** (1.0 / p)
-    return xp.where(zero, const(xp, 0.0, s), m * root)
+    return m, xp.where(zero, const(xp, 0.0, s), root)
 
 
 def _distance(xp, x1, x2, p, eps, axis):
-    """torch's pairwise distance, |x1 - x2 + eps|_p along ``axis`` (kept). Each
-    component is the exact sum ``eps + x1 - x2`` rounded once (no overflow where
-    it is finite; where it is not, the norm is beyond the range too)."""
+    """torch's pairwise distance, |x1 - x2 + eps|_p along ``axis`` (kept), as the
+    pair ``(m, r)`` of :func:`_p_norm`. Each component is the exact sum
+    ``eps + x1 - x2`` rounded once (no overflow where it is finite; where it
+    is not, the norm is beyond the range too)."""
     return _p_norm(xp, _margin_sum(xp, eps, x1, x2), p, axis)
 
 
@@ -403,7 +410,8 @@ def pairwise_distance(x1, x2, /, *, p=2.0, eps=1e-6, keepdim=False):
     fname = "pairwise_distance"
     _check_p(fname, p)
     xp, a, b, axis = _prepare_pair(fname, x1, x2, -1)
-    d = _distance(xp, a, b, p, eps, axis)
+    m, r = _distance(xp, a, b, p, eps, axis)
+    d = m * r
     out = d if keepdim else xp.squeeze(d, axis=axis)
     dtype = result_dtype(xp, x1, x2)
     return out if out.dtype == dtype else xp.astype(out, dtype)
@@ -433,6 +441,37 @@ def _triplet_loss(xp, d_ap, d_an, d_pn, margin, reduction):
     if d_pn is not None:
         d_an = xp.minimum(d_an, d_pn)
     return reduce(xp, _positive_part(xp, _margin_sum(xp, margin, d_ap, d_an)), reduction)
+
+
+def _triplet_norm_loss(xp, a, pos, neg, margin, p, eps, swap, reduction):
+    """The triplet loss of p-norm distances along the last axis of broadcast
+    ``a``, ``pos``, ``neg`` (compute dtype).
+
+    Each distance is ``m·r`` (:func:`_p_norm`) with ``r <= D^(1/p)``. Where one
+    exceeds finfo.max/4 (overflowing, perhaps, where the difference of two
+    does not), every distance and the margin of that triplet are scaled by
+    ``c = 2**-k`` with ``2**k >= 4·D^(1/p)``: ``(m·c)·r`` is then finite
+    wherever ``m`` is, and the loss is reduced from the scaled terms with
+    weight ``1/c`` (see :func:`reduce`), exact powers of two.
+    """
+    axis = a.ndim - 1
+    parts = [_distance(xp, x1, x2, p, eps, axis)
+             for x1, x2 in ([(a, pos), (a, neg)] + ([(pos, neg)] if swap else []))]
+    big = float(xp.finfo(a.dtype).max)
+    r_max = 1.0 if p == math.inf else math.exp(min(math.log(max(a.shape[-1], 1)) / p, 700.0))
+    # c stays a normal number; for tiny p and long vectors (r_max beyond the
+    # range) a difference of distances near finfo.max may still overflow.
+    k = min(math.ceil(math.log2(r_max)) + 2, math.floor(math.log2(big)) - 2)
+    one = const(xp, 1.0, parts[0][0])
+    over = [m > (big / 4) / xp.maximum(r, one) for m, r in parts]
+    over = functools.reduce(operator.or_, over)
+    scale = xp.where(over, const(xp, 2.0 ** -k, one), one)
+    d_ap, d_an, *d_pn = [xp.squeeze((m * scale) * r, axis=axis) for m, r in parts]
+    if swap:
+        d_an = xp.minimum(d_an, d_pn[0])
+    scale = xp.squeeze(scale, axis=axis)
+    terms = _positive_part(xp, _margin_sum(xp, margin * scale, d_ap, d_an))
+    return reduce(xp, terms, reduction, scale=scale)
 
 
 def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6,
@@ -469,7 +508,10 @@ def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps
     is not); distances neither overflow nor underflow (see
     :func:`pairwise_distance`), and the margin is the exact sum
     ``margin + d(a, p) - d(a, n)`` rounded once. Its error is a few ULP of
-    ``margin + d(a, p) + d(a, n)``, the sum's condition.
+    ``margin + d(a, p) + d(a, n)``, the sum's condition. Distances beyond
+    finfo.max are scaled by a power of two before their difference, so the
+    loss overflows only where its exact value does (torch: inf or NaN once a
+    distance overflows).
 
     Examples
     --------
@@ -492,11 +534,7 @@ def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps
               for a in (anchor, positive, negative)]
     a, pos, neg = xp.broadcast_arrays(*arrays)
 
-    def dist(x1, x2):
-        return xp.squeeze(_distance(xp, x1, x2, p, eps, x1.ndim - 1), axis=x1.ndim - 1)
-
-    return _triplet_loss(xp, dist(a, pos), dist(a, neg), dist(pos, neg) if swap else None,
-                         margin, reduction)
+    return _triplet_norm_loss(xp, a, pos, neg, margin, p, eps, swap, reduction)
 
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, /, *, distance_function=None,
@@ -528,7 +566,8 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, /, *, distance
     ``torch.nn.functional.triplet_margin_with_distance_loss`` semantics. The
     margin is the exact sum ``margin + d(a, p) - d(a, n)`` rounded once, as
     in :func:`triplet_margin_loss`; the default distance is computed in
-    float32 for 16-bit inputs.
+    float32 for 16-bit inputs, and scaled as there where it exceeds
+    finfo.max. A ``distance_function``'s results are taken as they are.
 
     Examples
     --------
@@ -545,11 +584,12 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, /, *, distance
     fname = "triplet_margin_with_distance_loss"
     xp = _triplet_check(fname, margin, reduction, anchor, positive, negative)
     if distance_function is None:
-        distance_function = pairwise_distance
-        # 16-bit inputs: the distances too are computed (and kept) in float32.
+        # pairwise_distance (p = 2, eps = 1e-6), computed in float32 for 16-bit inputs.
         dtype = compute_dtype(xp, result_dtype(xp, anchor, positive, negative))
-        anchor, positive, negative = (a if a.dtype == dtype else xp.astype(a, dtype)
-                                      for a in (anchor, positive, negative))
+        arrays = [a if a.dtype == dtype else xp.astype(a, dtype)
+                  for a in (anchor, positive, negative)]
+        a, pos, neg = xp.broadcast_arrays(*arrays)
+        return _triplet_norm_loss(xp, a, pos, neg, margin, 2.0, 1e-6, swap, reduction)
     distances = [distance_function(anchor, positive), distance_function(anchor, negative)]
     if swap:
         distances.append(distance_function(positive, negative))

@@ -479,7 +479,11 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
     match and that a zero count contributes ``0·x = 0`` also where ``x`` is
     infinite (torch gives NaN for ``y = 0, x = -inf``, a rate of exactly 0).
     The terms can cancel (the loss is a difference); the result is accurate
-    to a few ULP of the terms' magnitudes.
+    to a few ULP of the terms' magnitudes. Where ``y·x``, ``y log y`` or
+    ``e^x`` may exceed finfo.max, the element is computed times ``2**-64``
+    and reduced from there: ``'mean'`` and ``'sum'`` overflow only where
+    their exact value does, and ``e^x - y·x`` with both beyond the range is
+    their difference, not NaN.
 
     Examples
     --------
@@ -494,33 +498,51 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
         msg = f"{fname}: 'eps' must be >= 0, got {eps!r}"
         raise ValueError(msg)
     xp, x, t, _ = _prepare(fname, input, target, reduction)
+    # A term can exceed finfo.max where the mean it feeds does not (a count near
+    # finfo.max times a log-rate of -2): where y·x, y·log y or e^x could, the
+    # term is computed times s = 2**-64 (exact scalings) and reduced as such.
+    big = float(xp.finfo(x.dtype).max)
+    log_max = math.log(big)
+    one = const(xp, 1.0, x)
+    ax = xp.where(x < 0, -x, x)
+    at = xp.where(t < 0, -t, t)
+    over = at > (big / 8) / xp.maximum(ax, const(xp, log_max, x))
+    if log_input:
+        over = over | (x > log_max)
+    s = xp.where(over, const(xp, 2.0 ** -64, x), one)
+    ts = t * s
     if log_input:
         # x = -inf (rate 0) with y = 0: exp gives 0, and mul0 takes 0·(-inf) as 0.
-        # Beyond x = 2·log(finfo.max), e^x exceeds y·x for every finite y, where
-        # both would overflow (inf - inf).
-        big = x > 2.0 * math.log(float(xp.finfo(x.dtype).max))
-        xs = xp.where(big, const(xp, 0.0, x), x)
+        # Beyond log(finfo.max), e^x·s is (e^(x/2)·2^-32)^2; beyond 2·log(finfo.max)
+        # e^x exceeds y·x for every finite y, where both would overflow (inf - inf).
+        huge = x > 2.0 * log_max
+        half = x > log_max
+        xs = xp.where(huge, const(xp, 0.0, x), x)
+        e = xp.exp(xp.where(half, xs * 0.5, xs))
+        e_s = xp.where(half, (e * 2.0 ** -32) * (e * 2.0 ** -32), e * s)
         inf = xp.where(xp.isnan(t), t, const(xp, math.inf, x))
-        loss = xp.where(big, inf, xp.exp(xs) - mul0(xp, t, xs))
+        loss = xp.where(huge, inf, e_s - mul0(xp, ts, xs))
     else:
         # log(x + eps) of the exact sum: log(s) + e/s with s + e = x + eps (TwoSum);
         # near x = 1 the rounding of s would otherwise dominate log(s).
         eps_c = const(xp, eps, x)
-        s = x + eps_c
-        positive = s > 0
-        s_safe = xp.where(positive, s, const(xp, 1.0, x))
-        correction = xp.where(positive, two_sum_error(xp, x, eps_c) / s_safe,
+        r = x + eps_c
+        positive = r > 0
+        r_safe = xp.where(positive, r, one)
+        correction = xp.where(positive, two_sum_error(xp, x, eps_c) / r_safe,
                               const(xp, 0.0, x))
-        loss = x - (_xlogy_like(fname, t, s, log1p=False) + mul0(xp, t, correction))
+        loss = x * s - (_xlogy_like(fname, ts, r, log1p=False) + mul0(xp, ts, correction))
     if full:
         above = t > 1.0
-        ts = xp.where(above, t, const(xp, 2.0, t))
-        stirling = (ts * xp.log(ts) - ts) + 0.5 * xp.log(2.0 * math.pi * ts)
+        tf = xp.where(above, t, const(xp, 2.0, t))
+        tfs = tf * s
+        log_t = xp.log(tf)  # log(2π·t) as a sum: the product overflows near finfo.max
+        stirling = (tfs * log_t - tfs) + (0.5 * s) * (log_t + math.log(2.0 * math.pi))
         loss = loss + xp.where(above, stirling, const(xp, 0.0, t))
     # A negative count is not a count: NaN, never a number.
     negative = t < 0.0
     _checks.values(xp, fname, "target", negative, "be >= 0 (counts)")
-    return reduce(xp, _nan_where(xp, negative, loss), reduction)
+    return reduce(xp, _nan_where(xp, negative, loss), reduction, scale=s)
 
 
 def _var_like(fname, xp, var, x, input):
