@@ -523,7 +523,9 @@ def _weighted(out, weight, reduction, weighted_mean=True):
         return reduce(out, reduction)
     w = np.asarray(weight, np.float64)
     with mpmath.workdps(DIGITS):
-        out = np.asarray([o * mpf(v) for o, v in zip(out.ravel(), w.ravel(), strict=True)],
+        # A zero weight takes an infinite term as 0 (xploss's documented 0·inf = 0).
+        out = np.asarray([mul0(mpf(v), o)
+                          for o, v in zip(out.ravel(), w.ravel(), strict=True)],
                          dtype=object).reshape(out.shape)
     return reduce(out, reduction, [mpf(v) for v in w.ravel()] if weighted_mean else None)
 

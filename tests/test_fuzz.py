@@ -297,8 +297,10 @@ def examples(draw, name):
         args, kwargs = _take(layout, args, kwargs, rows)
         shape_kind = draw(st.sampled_from(["batch", "batch", "broadcast", "unbatch"]))
         batched = [i for i, ax in enumerate(layout.args) if ax is not None]
-        present = [i for i in spec.broadcast if i in batched and args[i].ndim == args[0].ndim]
-        # One argument of size 1 along the batch axis, the others keep theirs.
+        # One argument of the input's shape becomes size 1 along the batch axis
+        # (one already of size 1 along another axis, like a per-row gaussian
+        # variance, is broadcast there only), the others keep theirs.
+        present = [i for i in spec.broadcast if i in batched and args[i].shape == args[0].shape]
         if shape_kind == "broadcast" and size > 1 and present and len(batched) > 1:
             key = draw(st.sampled_from(present))
             args[key] = np.take(args[key], [0], axis=layout.args[key])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._reductions import reduce
+from ._reductions import mean, reduce
 from ._support import (
     compute_dtype,
     const,
@@ -553,7 +553,11 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
         absent = t == -math.inf
         ts = xp.where(absent, zero, t)
         xs = xp.where(absent & (x == -math.inf), zero, x)
-        loss = xp.where(absent, xp.where(xp.isnan(x), x, zero), xp.exp(ts) * (ts - xs))
+        # exp(t) > 0 for finite t: a -inf input then gives +inf, even where
+        # exp(t) underflows (0·inf is not the product).
+        d = ts - xs
+        loss = xp.where(absent, xp.where(xp.isnan(x), x, zero),
+                        xp.where(d == math.inf, d, xp.exp(ts) * d))
     else:
         # t·log t - t·x: xlogy's convention 0·log 0 = 0, and 0·(-inf) = 0. A
         # negative target (not a probability) gives NaN, without a log of it.
@@ -563,8 +567,7 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
         loss = t * xp.log(ts) - mul0(xp, t, x)
         loss = _nan_where(xp, negative, loss)
     if reduction == "batchmean":
-        total = xp.sum(loss)
-        return total / max(loss.shape[0], 1) if loss.ndim else total
+        return mean(xp, loss, count=max(loss.shape[0], 1) if loss.ndim else 1)
     return reduce(xp, loss, reduction)
 
 

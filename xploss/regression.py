@@ -537,7 +537,8 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
         tf = xp.where(above, t, const(xp, 2.0, t))
         tfs = tf * s
         log_t = xp.log(tf)  # log(2π·t) as a sum: the product overflows near finfo.max
-        stirling = (tfs * log_t - tfs) + (0.5 * s) * (log_t + math.log(2.0 * math.pi))
+        # t·(log t - 1): t log t - t would be inf - inf at t = inf.
+        stirling = tfs * (log_t - 1.0) + (0.5 * s) * (log_t + math.log(2.0 * math.pi))
         loss = loss + xp.where(above, stirling, const(xp, 0.0, t))
     # A negative count is not a count: NaN, never a number.
     negative = t < 0.0
