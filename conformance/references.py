@@ -576,8 +576,8 @@ def mape_loss(x, t, reduction="mean"):
     def term(a, b):
         if b == 0:
             return mpmath.mpf(0) if a == 0 else INF
-        if mpmath.isinf(b):
-            return NAN if mpmath.isinf(a) else mpmath.mpf(0)
+        if mpmath.isinf(b):  # |a - b| / |b| -> 1 as b -> ±inf; inf / inf for infinite a
+            return NAN if mpmath.isinf(a) else mpmath.mpf(100)
         return 100 * abs(a - b) / abs(b)
 
     return reduce(elementwise(term)(x, t), reduction)

@@ -33,7 +33,6 @@ from ._support import (
     result_dtype,
     to_compute,
     to_output,
-    two_sum,
 )
 
 __all__ = [
@@ -130,12 +129,18 @@ def _shifted(xp, x, axis):
     # x >= thr (finite) excludes -inf and far elements; a row whose maximum is
     # not finite compares against -inf and has none.
     plain = (x >= thr) & (x < xp.where(finite_m, m, neg_inf))
-    # Sanitised operands for the subtraction: masked (-inf) and far elements, the
-    # maxima and rows with a non-finite maximum subtract nothing, so neither the
-    # subtraction nor the TwoSum below can overflow or see an infinity.
+    # Sanitised operand for the subtraction: masked (-inf) and far elements, the
+    # maxima and rows with a non-finite maximum subtract from 0, so the
+    # subtraction never overflows or sees an infinity. Its rounding error comes
+    # from Fast2Sum with the operand of larger magnitude first (a plain x < m
+    # exceeds |m| only below -|m|): TwoSum's intermediates would overflow where
+    # |x| + |m| nears finfo.max (softmax of [1.6e38, 3.4e38] in float32).
     a = xp.where(plain, x, zero)
-    b = xp.where(plain, -m_safe, zero)
-    d, err = two_sum(xp, a, b)
+    b = -m_safe
+    x_first = a < -xp.where(m_safe < 0, -m_safe, m_safe)
+    p, q = xp.where(x_first, a, b), xp.where(x_first, b, a)
+    d = p + q
+    err = q - (d - p)
     # Non-plain elements: maxima give d = 0; masked and far elements give -inf; in
     # a row whose maximum is +inf every finite element is masked by comparison.
     # NaN elements stay NaN.

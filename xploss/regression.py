@@ -330,8 +330,11 @@ def mape_loss(input, target, /, *, reduction="mean"):
     divides by ``max(|y|, 1e-7)``, which turns a target of 0 into a huge but
     finite number that depends on the constant. Here a target of 0 gives
     ``+inf``, except for a perfect prediction (``x = y = 0``), which gives 0
-    with zero gradient. ``reduction='none'`` is elementwise (Keras averages
-    the last axis first; the overall mean is the same).
+    with zero gradient. An infinite target gives 100 for a finite prediction
+    (the limit of the ratio) and NaN for an infinite one. A ratio beyond
+    finfo.max is inf under ``'none'``; ``'mean'`` and ``'sum'`` overflow
+    only where their exact value does. ``reduction='none'`` is elementwise
+    (Keras averages the last axis first; the overall mean is the same).
 
     Examples
     --------
@@ -345,12 +348,24 @@ def mape_loss(input, target, /, *, reduction="mean"):
     a, ta = _abs(xp, d), _abs(xp, t)
     zero, one = const(xp, 0.0, d), const(xp, 1.0, d)
     at_zero = ta == 0
-    ratio = a / (xp.where(at_zero, one, ta) * scale)
+    # A ratio that may exceed finfo.max (a small target) is computed times
+    # s = 2**-64 and reduced as such (see reduce), so only a sum or mean whose
+    # exact value overflows does.
+    s = xp.where(a > ta * (float(xp.finfo(d.dtype).max) * 2.0 ** -16),
+                 const(xp, 2.0 ** -64, d), one)
+    t_inf = ta == math.inf
+    ratio = (a * s) / (xp.where(at_zero | t_inf, one, ta) * scale)
     inf = const(xp, math.inf, d)
     # t = 0: 0 for x = 0, +inf otherwise (NaN stays NaN); constants, so the
     # derivative there is 0 rather than 0·inf.
     at_zero_value = xp.where(a == 0, zero, xp.where(xp.isnan(a), a, inf))
-    return reduce(xp, xp.where(at_zero, at_zero_value, 100.0 * ratio), reduction)
+    # An infinite target and a finite prediction: the limit |x - y|/|y| -> 1
+    # (an infinite prediction gives inf/inf, NaN).
+    at_inf = t_inf & xp.isfinite(x)
+    loss = xp.where(at_zero, at_zero_value,
+                    xp.where(at_inf, const(xp, 100.0, d),
+                             xp.where(t_inf, const(xp, math.nan, d), 100.0 * ratio)))
+    return reduce(xp, loss, reduction, scale=s)
 
 
 def msle_loss(input, target, /, *, reduction="mean"):
