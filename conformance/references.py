@@ -445,6 +445,17 @@ def multilabel_soft_margin_loss(x, y, weight=None, reduction="mean"):
     return reduce(per, reduction)
 
 
+def _pos(v):
+    """max(0, v) with NaN kept (Python's max would return 0 or NaN by argument order)."""
+    return v if isnan(v) or v > 0 else mpmath.mpf(0)
+
+
+def _margin_term(margin, other, target):
+    """max(0, margin + other - target); a masked (-inf) other class gives 0,
+    whatever the target score holds."""
+    return mpmath.mpf(0) if other == -INF else _pos(margin + other - target)
+
+
 def _hinge(xv, tv):
     tv = -1 if tv == 0 else tv
     return max(mpmath.mpf(0), 1 - tv * xv)
@@ -486,9 +497,9 @@ def multiclass_hinge_loss(x, target, margin=1.0, reduction="mean", axis=None):
 def multi_margin_loss(x, target, p=1, margin=1.0, weight=None, reduction="mean"):
     def fn(row, y):
         wy = mpmath.mpf(1) if weight is None else mpf(weight[y])
-        terms = [max(mpmath.mpf(0), mpf(margin) - row[y] + v) ** p
+        terms = [_margin_term(mpf(margin), v, row[y]) ** p
                  for c, v in enumerate(row) if c != y]
-        return wy * mpmath.fsum(terms) / len(row)
+        return mul0(wy, mpmath.fsum(terms)) / len(row)
 
     return reduce(_index_rows(x, target, None, fn), reduction)
 
@@ -507,7 +518,7 @@ def multilabel_margin_loss(x, target, reduction="mean"):
                     break
                 labels.add(int(v))
             vals = [mpf(v) for v in row]
-            terms = [max(mpmath.mpf(0), 1 - (vals[j] - vals[i]))
+            terms = [_margin_term(mpmath.mpf(1), vals[i], vals[j])
                      for j in labels for i in range(len(row)) if i not in labels]
             out[n] = mpmath.fsum(terms) / len(row) if terms else mpmath.mpf(0)
     return reduce(out.reshape(x.shape[:-1]), reduction)
