@@ -79,6 +79,16 @@ def _exact(expr):
         return float(expr())
 
 
+def _float64_args(target, arrays):
+    """``arrays`` on ``target``, floating ones as float64 (integer ones kept);
+    skips targets without float64."""
+    b = target.backend
+    if "float64" not in b.dtypes(target):
+        pytest.skip("float64 cases")
+    return [b.asarray(np.array(a), target, None if np.array(a).dtype.kind == "i" else "float64")
+            for a in arrays]
+
+
 REDUCTION_CASES = [
     # (function, arrays, kwargs, mpmath expression of the exact value)
     ("l1 mean of three terms near max", xploss.l1_loss,
@@ -143,10 +153,7 @@ def test_reductions_overflow_only_where_the_exact_value_does(target, case):
     overflowing term as 0."""
     _, fn, arrays, kwargs, exact = case
     b = target.backend
-    if "float64" not in b.dtypes(target):
-        pytest.skip("float64 cases")
-    args = [b.asarray(np.array(a), target, None if np.array(a).dtype.kind == "i" else "float64")
-            for a in arrays]
+    args = _float64_args(target, arrays)
     kw = {k: b.asarray(np.array(v), target, "float64") if isinstance(v, list) else v
           for k, v in kwargs.items()}
     with np.errstate(all="ignore"):
@@ -205,10 +212,7 @@ EDGE_CASES = [
 def test_infinite_operands(target, case):
     _, fn, arrays, kwargs, exact = case
     b = target.backend
-    if "float64" not in b.dtypes(target):
-        pytest.skip("float64 cases")
-    args = [b.asarray(np.array(a), target, None if np.array(a).dtype.kind == "i" else "float64")
-            for a in arrays]
+    args = _float64_args(target, arrays)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         got = b.to_numpy(fn(*args, **kwargs))
