@@ -31,7 +31,7 @@ def _magnitude(xp, x, axis):
                       -amax(xp, x, axis, keepdims=True, smallest=True))
 
 
-def _sums(xp, x, axis, weight=None):
+def _sums(xp, x, axis, weight=None, weight_max=None):
     """``(s, c, g)`` with ``sum(weight * x) = s * g / c`` (``0 * inf`` taken as
     0): ``s`` sums ``c * weight * x``, with ``c`` as in the module docstring.
     Where ``c`` applies and a weight exceeds 1, the weights are also divided by
@@ -39,7 +39,11 @@ def _sums(xp, x, axis, weight=None):
     ``finfo.max / 2**k`` however large the weights are (``g`` is 1 elsewhere:
     the products of moderate weights are not rounded twice). ``c`` and ``g``
     are kept along ``axis``, None when there is nothing to scale. Undo the
-    scaling as ``(s / c) * g``: ``|s / c|`` is the exact value over ``g >= 1``."""
+    scaling as ``(s / c) * g``: ``|s / c|`` is the exact value over ``g >= 1``.
+
+    ``weight_max`` (a power of two) says that the weights are powers of two in
+    [1, weight_max]: ``c`` then also covers ``weight_max``, with no pass over
+    the weights (their products are exact)."""
     n = _count(x, axis)
     if n == 0 or (n == 1 and weight is None):
         return xp.sum(x if weight is None else mul0(xp, weight, x), axis=axis), None, None
@@ -50,6 +54,10 @@ def _sums(xp, x, axis, weight=None):
     if weight is None:
         c = xp.where(bound > limit, const(xp, scale, x), one)
         return xp.sum(x * c, axis=axis), c, None
+    if weight_max is not None and scale / weight_max >= float(xp.finfo(x.dtype).smallest_normal):
+        scale, limit = scale / weight_max, limit / weight_max
+        c = xp.where(bound > limit, const(xp, scale, x), one)
+        return xp.sum((weight * c) * x, axis=axis), c, None
     # max|weight| · max|x| > limit, without overflowing the product.
     wb = _magnitude(xp, weight, axis)
     large = wb > 1.0
@@ -84,7 +92,8 @@ def mean(xp, x, axis=None, *, count=None, weight=None):
     return _unscale(xp, *_sums(xp, x, axis, weight), count=count)
 
 
-def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None):
+def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
+           scale_min=None):
     """Reduce per-element losses: ``'none'``, ``'sum'`` or ``'mean'``.
 
     ``weight`` multiplies each loss here (``0 * inf`` taken as 0), so a product
@@ -93,14 +102,18 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None):
     when given (torch's weighted mean: the weights themselves). A mean over
     nothing (an empty batch, or every target ignored) is 0, not NaN: the sum is
     then an exact 0, and dividing it by a safe 1 keeps a NaN in the sum visible.
-    ``scale`` (powers of two in (0, 1], per loss) marks losses computed times
-    ``scale`` because the loss itself may overflow: the result is that of
-    ``losses / scale``, reduced without overflowing on the way.
+    ``scale`` (powers of two in [scale_min, 1], per loss) marks losses
+    computed times ``scale`` because the loss itself may overflow: the result
+    is that of ``losses / scale``, reduced without overflowing on the way.
     """
     if scale is not None:
-        # Terms given pre-scaled: the loss is losses / scale, a weight of 1/scale.
+        # Pre-scaled terms: the loss is losses / scale, an exact weight 1/scale.
         inverse = const(xp, 1.0, scale) / scale
-        weight = inverse if weight is None else weight * inverse
+        if reduction == "none":
+            return inverse * losses
+        count = max(_count(losses, None), 1) if reduction == "mean" else 1
+        s, c, _ = _sums(xp, losses, None, inverse, weight_max=1.0 / scale_min)
+        return _unscale(xp, s, c, None, count=count)
     if reduction == "none":
         return losses if weight is None else mul0(xp, weight, losses)
     if reduction == "sum":

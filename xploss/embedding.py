@@ -471,7 +471,7 @@ def _triplet_norm_loss(xp, a, pos, neg, margin, p, eps, swap, reduction):
         d_an = xp.minimum(d_an, d_pn[0])
     scale = xp.squeeze(scale, axis=axis)
     terms = _positive_part(xp, _margin_sum(xp, margin * scale, d_ap, d_an))
-    return reduce(xp, terms, reduction, scale=scale)
+    return reduce(xp, terms, reduction, scale=scale, scale_min=2.0 ** -k)
 
 
 def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6,

@@ -365,7 +365,7 @@ def mape_loss(input, target, /, *, reduction="mean"):
     loss = xp.where(at_zero, at_zero_value,
                     xp.where(at_inf, const(xp, 100.0, d),
                              xp.where(t_inf, const(xp, math.nan, d), 100.0 * ratio)))
-    return reduce(xp, loss, reduction, scale=s)
+    return reduce(xp, loss, reduction, scale=s, scale_min=2.0 ** -64)
 
 
 def msle_loss(input, target, /, *, reduction="mean"):
@@ -558,7 +558,7 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
     # A negative count is not a count: NaN, never a number.
     negative = t < 0.0
     _checks.values(xp, fname, "target", negative, "be >= 0 (counts)")
-    return reduce(xp, _nan_where(xp, negative, loss), reduction, scale=s)
+    return reduce(xp, _nan_where(xp, negative, loss), reduction, scale=s, scale_min=2.0 ** -64)
 
 
 def _var_like(fname, xp, var, x, input):
