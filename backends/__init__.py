@@ -57,6 +57,10 @@ class Backend:
     module: str = ""
     differentiable = False
     compilable = False
+    #: The kinds of device the adapter finds (documentation: the support matrix).
+    device_kinds: tuple[str, ...] = ("cpu",)
+    #: The floating dtypes it supports (a device may support fewer: ``dtypes``).
+    float_dtypes: tuple[str, ...] = FLOAT_DTYPES[:3]
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
@@ -80,7 +84,7 @@ class Backend:
         return [Target(self, "cpu", "cpu")]
 
     def dtypes(self, target: Target) -> tuple[str, ...]:
-        return FLOAT_DTYPES[:3]
+        return self.float_dtypes
 
     def native_dtype(self, name: str):
         return getattr(self.lib, name)
@@ -126,15 +130,13 @@ class NumPyBackend(Backend):
 
 class ArrayApiStrictBackend(Backend):
     name = module = "array_api_strict"
+    device_kinds = ("CPU_DEVICE", "device1")
+    float_dtypes = ("float64", "float32")
 
     def targets(self):
         xp = self.lib
-        names = ("CPU_DEVICE", "device1")
         return [Target(self, d, str(d._device)) for d in xp.__array_namespace_info__().devices()
-                if d._device in names]
-
-    def dtypes(self, target):
-        return ("float64", "float32")
+                if d._device in self.device_kinds]
 
     def _asarray(self, data, target, native):
         xp = self.lib
@@ -150,6 +152,8 @@ class ArrayApiStrictBackend(Backend):
 class TorchBackend(Backend):
     name = module = "torch"
     differentiable = compilable = True
+    device_kinds = ("cpu", "cuda", "mps")
+    float_dtypes = FLOAT_DTYPES
 
     def targets(self):
         torch = self.lib
@@ -162,8 +166,8 @@ class TorchBackend(Backend):
 
     def dtypes(self, target):
         if target.label == "mps":
-            return ("float32", "float16", "bfloat16")
-        return FLOAT_DTYPES
+            return self.float_dtypes[1:]
+        return self.float_dtypes
 
     def _asarray(self, data, target, native):
         torch = self.lib
@@ -202,6 +206,8 @@ class TorchBackend(Backend):
 class JaxBackend(Backend):
     name = module = "jax"
     differentiable = compilable = True
+    device_kinds = ("cpu", "gpu", "tpu")
+    float_dtypes = FLOAT_DTYPES
 
     def prepare(self):
         # float64 needs x64 mode; without it JAX silently computes in float32.
@@ -211,8 +217,8 @@ class JaxBackend(Backend):
         return [Target(self, d, f"{d.platform}:{d.id}") for d in self.lib.devices()]
 
     def dtypes(self, target):
-        base = ("float32", "float16", "bfloat16")
-        return (("float64", *base) if self.lib.config.jax_enable_x64 else base)
+        # Without x64 mode JAX has no float64.
+        return self.float_dtypes if self.lib.config.jax_enable_x64 else self.float_dtypes[1:]
 
     def native_dtype(self, name):
         return getattr(self.lib.numpy, name)
@@ -239,6 +245,7 @@ class JaxBackend(Backend):
 
 class CuPyBackend(Backend):
     name = module = "cupy"
+    device_kinds = ("cuda",)
 
     def unavailable_reason(self):
         reason = super().unavailable_reason()
