@@ -642,21 +642,22 @@ def gaussian_nll_loss(input, target, var, /, *, full=False, eps=1e-6, reduction=
     _checks.values(xp, fname, "var", v < 0, "be >= 0")
     v = xp.where(v < 0, nan, xp.where(v < floor, floor, v))
     a = _abs(xp, x - t)
-    # d²/v as |d|·(|d|/v), or (d·d)/v where |d|/v alone overflows: one of the two
-    # stays finite wherever the quotient is.
+    # d²/(2v) as (|d|/2)·(|d|/v), or (|d|/2·|d|)/v where |d|/v alone overflows:
+    # one of the two stays finite wherever the quotient is. The 1/2 comes first,
+    # so a quotient up to twice finfo.max still gives a finite loss.
     v_safe = xp.where(v > 0, v, const(xp, 1.0, v))  # v = 0 is the limit below
     quotient = a / v_safe
     over = ~xp.isfinite(quotient) & xp.isfinite(a) & (v > 0)
     a_over = xp.where(over, a, const(xp, 0.0, a))
-    ratio = xp.where(over, (a_over * a_over) / xp.where(over, v_safe, const(xp, 1.0, v)),
-                     a * xp.where(over, const(xp, 0.0, a), quotient))
+    half_ratio = xp.where(over, (0.5 * a_over * a_over) / xp.where(over, v_safe, const(xp, 1.0, v)),
+                          (0.5 * a) * xp.where(over, const(xp, 0.0, a), quotient))
     # Without a floor (eps = 0) a zero variance is the limit: -inf for a zero
     # residual, +inf otherwise.
     at_zero = v == 0
     limit = xp.where(a == 0, const(xp, -math.inf, v),
                      xp.where(xp.isnan(a), a, const(xp, math.inf, v)))
     loss = xp.where(at_zero, limit,
-                    0.5 * (xp.log(xp.where(at_zero, const(xp, 1.0, v), v)) + ratio))
+                    0.5 * xp.log(xp.where(at_zero, const(xp, 1.0, v), v)) + half_ratio)
     if full:
         loss = loss + 0.5 * _LOG_2PI
     return reduce(xp, loss, reduction)
