@@ -128,6 +128,22 @@ def test_gaussian_nll_negative_variance_is_nan():
     assert np.isfinite(out[[0, 2]]).all()
 
 
+def test_gaussian_nll_half_before_the_quotient_overflows():
+    # d²/v beyond finfo.max, d²/(2v) within it: the loss is finite (it was inf
+    # when the 1/2 was applied after the quotient).
+    import mpmath
+
+    big = np.finfo(np.float32).max
+    x = np.array([big, big / 2], np.float32)
+    v = np.array([big / np.float32(1.5), np.float32(big / 6)], np.float32)
+    out = xploss.gaussian_nll_loss(x, np.zeros(2, np.float32), v, reduction="none")
+    for o, d, var in zip(out, x, v, strict=True):
+        d, var = mpmath.mpf(float(d)), mpmath.mpf(float(var))
+        exact = (mpmath.log(var) + d * d / var) / 2  # the definition, at mpmath's precision
+        assert float(exact) < big
+        assert o == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)
+
+
 def test_poisson_zero_count_at_zero_rate():
     # Rate exactly 0 (log-rate -inf) with count 0: probability 1, loss 0 (torch: NaN).
     out = xploss.poisson_nll_loss(np.array([-np.inf, -np.inf]), np.array([0.0, 2.0]),
