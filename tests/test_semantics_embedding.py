@@ -87,6 +87,16 @@ def test_margin_ranking_loss_vs_torch(margin, reduction, lib):
           lambda a, b, c: F.margin_ranking_loss(a, b, c, **kw), (x1, x2, y), lib)
 
 
+def test_margin_ranking_margin_brings_overflowing_difference_back():
+    # -y(x1 - x2) = 2e308 is beyond float64's range; the margin -1.5e308 brings
+    # the sum back to 5e307 (exact, as mpmath's sum of the three decimals shows:
+    # mpf('1e308') + mpf('1e308') - mpf('1.5e308')). It was inf.
+    out = xploss.margin_ranking_loss(np.array([1e308, 1e308]), np.array([-1e308, -1e308]),
+                                     np.array([-1.0, 1.0]), margin=-1.5e308, reduction="none")
+    assert out[0] == pytest.approx(5e307, rel=2**-52, abs=0)
+    assert out[1] == 0  # -2e308 - 1.5e308: far below 0, and no overflow warning
+
+
 @pytest.mark.parametrize("lib", LIBS)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("margin", [1.0, 0.25, 3.0])
