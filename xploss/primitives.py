@@ -264,6 +264,11 @@ def softplus(x, /):
 
     Notes
     -----
+    Semantics of ``torch.nn.functional.softplus`` with ``beta=1``. Deviation:
+    there is no ``threshold``; torch returns ``x`` itself above 20, which drops
+    the term :math:`e^{-x}` (``softplus(30.0)`` in float64 is 30.000000000000092
+    here and 30.0 in torch).
+
     Computed as :math:`\max(x, 0) + \operatorname{log1p}(e^{-|x|})`: the
     exponential never overflows, and for very negative ``x`` the result is
     ``log1p(e^x)``, accurate down to the smallest normal number. The derivative
@@ -303,6 +308,9 @@ def log_sigmoid(x, /):
 
     Notes
     -----
+    Semantics of ``torch.nn.functional.logsigmoid`` and
+    ``jax.nn.log_sigmoid``, with no deviation.
+
     :math:`\log\sigma(x) = -\log(1 + e^{-x})`, evaluated as
     :math:`-\operatorname{softplus}(-x)`; for large positive ``x`` the result is
     :math:`-e^{-x}`, not a rounded 0.
@@ -336,6 +344,8 @@ def sigmoid(x, /):
 
     Notes
     -----
+    Semantics of ``torch.sigmoid`` and ``jax.nn.sigmoid``, with no deviation.
+
     For :math:`x < 0` it is evaluated as :math:`e^{x} / (1 + e^{x})`, so the
     exponential never overflows and small results keep their relative accuracy.
 
@@ -366,6 +376,9 @@ def log1mexp(x, /):
 
     Notes
     -----
+    torch, JAX and SciPy have no such function; this is the function of
+    Mächler [1]_ written in the sign of its argument, :math:`x = -a \le 0`.
+
     Following Mächler [1]_: :math:`\log(-\operatorname{expm1}(x))` for
     :math:`x > -\log 2` and :math:`\operatorname{log1p}(-e^{x})` otherwise; each
     branch is accurate where it is used.
@@ -504,6 +517,9 @@ def log_cosh(x, /):
 
     Notes
     -----
+    The elementwise term of ``optax.losses.log_cosh`` and
+    ``keras.losses.log_cosh`` (which apply it to a residual); torch has none.
+
     For :math:`|x| < 1/2` the Maclaurin series
     :math:`\sum_n 2^{2n}(2^{2n}-1)B_{2n}\,x^{2n} / (2n\,(2n)!)` to 18 terms
     (truncation below 1e-19 relative: ``x = 1e-5`` gives 5e-11, where
@@ -632,6 +648,9 @@ def langevin(x, /):
 
     Notes
     -----
+    The Langevin function of statistical physics; torch, JAX and SciPy have
+    none.
+
     For :math:`|x| < 2` Lambert's continued fraction
     :math:`L(x) = x / (3 + x^2 / (5 + x^2 / (7 + \dots)))`, which has no
     cancellation and is exact to the last bit at 0 and for tiny ``x``
@@ -688,6 +707,10 @@ def logsumexp(x, /, *, axis=-1, keepdims=False):
 
     Notes
     -----
+    Semantics of ``torch.logsumexp`` and ``scipy.special.logsumexp``
+    (without SciPy's ``b`` and ``return_sign``), with ``axis`` optional and
+    keyword-only.
+
     :math:`m + \operatorname{log1p}(\sum_{i \ne k} e^{x_i - m})` with
     :math:`m = x_k = \max x`. A row of only ``-inf`` gives ``-inf``; a row
     containing ``+inf`` gives ``+inf``. The result is accurate to a few ULP of
@@ -730,6 +753,10 @@ def log_softmax(x, /, *, axis=-1):
 
     Notes
     -----
+    Semantics of ``torch.nn.functional.log_softmax`` (``dim`` is ``axis``, the
+    last by default). Deviation: a row whose classes are all masked gives
+    ``-inf`` (torch: NaN).
+
     :math:`(x_i - m) - \operatorname{log1p}(\sum_{j \ne k} e^{x_j - m})`: both
     terms have the same sign, so every entry is accurate to a few ULP,
     including the tiny :math:`-\log p` of a dominant class. Masked (``-inf``)
@@ -767,6 +794,10 @@ def softmax(x, /, *, axis=-1):
 
     Notes
     -----
+    Semantics of ``torch.nn.functional.softmax`` (``dim`` is ``axis``, the
+    last by default). Deviation: a row whose classes are all masked gives 0
+    (torch: NaN).
+
     :math:`e^{x_i - m} / \sum_j e^{x_j - m}`, with the rounding error of each
     :math:`x_i - m` carried into the exponential, so entries far below the
     maximum keep their relative accuracy. A row that is entirely masked gives 0.

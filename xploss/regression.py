@@ -289,6 +289,10 @@ def quantile_loss(input, target, /, *, quantile=0.5, reduction="mean"):
 
     Notes
     -----
+    torch has no quantile loss; this is the pinball loss of quantile
+    regression (Koenker and Bassett, 1978), as in scikit-learn's
+    ``mean_pinball_loss`` with ``alpha=q``.
+
     The residual is formed so that it overflows only where the loss does
     (``q·r`` is finite for ``|r|`` up to finfo.max / q).
 
