@@ -680,3 +680,25 @@ def test_softmax_focal_loss_defaults(lib, kind):
     assert_close(ours, theirs, lib)
 
 
+
+
+@pytest.mark.parametrize("fn", ["binary_cross_entropy", "binary_cross_entropy_with_logits"])
+def test_bce_weight_times_loss_beyond_range_keeps_mean_finite(fn):
+    # weight·loss of the first element exceeds float32's range; the mean of the
+    # four does not. The weight multiplies inside the reduction (it was applied
+    # first, and the mean was inf).
+    import mpmath
+
+    big = np.finfo(np.float32).max
+    w = np.array([big / 30, 0.0, 0.0, 0.0], np.float32)
+    t = np.ones(4, np.float32)
+    if fn == "binary_cross_entropy":
+        x = np.array([1e-30, 0.5, 0.5, 0.5], np.float32)
+        first = -mpmath.log(mpmath.mpf(float(x[0])))  # -log p at target 1
+    else:
+        x = np.array([-60.0, 0.0, 0.0, 0.0], np.float32)
+        first = mpmath.log1p(mpmath.exp(60))  # softplus(-x) at target 1
+    exact = mpmath.mpf(float(w[0])) * first / 4
+    out = getattr(xploss, fn)(x, t, weight=w)
+    assert float(exact) < big
+    assert float(out) == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)

@@ -161,9 +161,10 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
         loss = _bce_logits(xp, x, t)
     else:
         loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
-    if weight is not None:
-        loss = mul0(xp, _cast_like(xp, weight, x), loss)
-    return reduce(xp, _nan_where(xp, invalid, loss), reduction)
+    # The weight multiplies in the reduction, so a product beyond finfo.max does
+    # not make a finite sum or mean inf.
+    w = None if weight is None else _cast_like(xp, weight, x)
+    return reduce(xp, _nan_where(xp, invalid, loss), reduction, weight=w)
 
 
 def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
@@ -232,9 +233,8 @@ def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
                      log1p_neg(xp, -xp.where(at_one | invalid, zero, p)))
     # Both products are <= 0: the sum has no cancellation.
     loss = _nan_where(xp, invalid, -(t * log_p + (1.0 - t) * log_q))
-    if weight is not None:
-        loss = mul0(xp, _cast_like(xp, weight, p), loss)
-    return reduce(xp, loss, reduction)
+    w = None if weight is None else _cast_like(xp, weight, p)
+    return reduce(xp, loss, reduction, weight=w)
 
 
 def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothing=0.0,
