@@ -702,3 +702,28 @@ def test_bce_weight_times_loss_beyond_range_keeps_mean_finite(fn):
     out = getattr(xploss, fn)(x, t, weight=w)
     assert float(exact) < big
     assert float(out) == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)
+
+
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+def test_class_weight_times_loss_beyond_range_keeps_mean_finite(fn):
+    # Row 0: class weight big/30 times a loss of 60 exceeds float32's range; the
+    # weighted mean sum(w·l)/sum(w) does not (it was inf when the weight was
+    # applied before the reduction).
+    import mpmath
+
+    big = np.finfo(np.float32).max
+    w = np.array([big / 30, 1.0], np.float32)
+    y = np.array([0, 0, 1, 1])
+    if fn == "cross_entropy":
+        x = np.array([[0.0, 60.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], np.float32)
+        # -log softmax(x)_y = log(e^x0 + e^x1) - x_y, at mpmath's precision
+        losses = [mpmath.log(mpmath.exp(float(r[0])) + mpmath.exp(float(r[1]))) - float(r[c])
+                  for r, c in zip(x, y, strict=True)]
+    else:
+        x = np.array([[-60.0, -1.0], [-2.0, -1.0], [-1.0, -3.0], [-1.0, -5.0]], np.float32)
+        losses = [-mpmath.mpf(float(r[c])) for r, c in zip(x, y, strict=True)]
+    wt = [mpmath.mpf(float(w[c])) for c in y]
+    exact = sum(a * b for a, b in zip(wt, losses, strict=True)) / sum(wt)
+    out = getattr(xploss, fn)(x, y, weight=w)
+    assert float(exact) < big
+    assert float(out) == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)

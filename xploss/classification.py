@@ -325,12 +325,17 @@ def _log_p_at(xp, onehot, sh):
     return xp.where(m == -math.inf, const(xp, -math.inf, log_p), log_p)
 
 
-def _finish_class_index(xp, loss, valid, in_range, w_target, reduction):
-    """Ignored targets give exactly 0; out-of-range targets give NaN (never a number)."""
+def _finish_class_index(xp, loss, valid, in_range, w_target, reduction, *, weighted=False):
+    """Ignored targets give exactly 0; out-of-range targets give NaN (never a number).
+
+    With ``weighted``, ``loss`` is unweighted and ``w_target`` multiplies it in
+    the reduction, so a product beyond finfo.max does not make a finite mean inf.
+    """
     zero = const(xp, 0.0, loss)
     loss = xp.where(valid, _nan_where(xp, ~in_range, loss), zero)
     denominator = xp.where(valid, w_target, zero)
-    return reduce(xp, loss, reduction, normalizer=denominator)
+    weight = denominator if weighted else None
+    return reduce(xp, loss, reduction, weight=weight, normalizer=denominator)
 
 
 def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction="mean",
@@ -425,14 +430,17 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves both terms
     loss = -_log_p_at(xp, onehot, sh)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
+    if label_smoothing == 0:
+        return _finish_class_index(xp, loss, valid, in_range, w_target, reduction,
+                                   weighted=w is not None)
+    # Smoothing mixes the weights of every class into a row's loss.
     if w is not None:
         loss = mul0(xp, w_target, loss)
-    if label_smoothing > 0:
-        # Masked classes have weight 0 in the uniform part: 0 * inf = 0 there.
-        smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), sh)
-        if w is not None:
-            smooth_terms = mul0(xp, w, smooth_terms)
-        loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)
+    # Masked classes have weight 0 in the uniform part: 0 * inf = 0 there.
+    smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), sh)
+    if w is not None:
+        smooth_terms = mul0(xp, w, smooth_terms)
+    loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
 
 
@@ -491,12 +499,9 @@ def nll_loss(input, target, /, *, weight=None, ignore_index=-100, reduction="mea
     xp, x, w = _index_prepare(fname, input, target, weight, axis, reduction)
     onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
     loss = -_select(xp, onehot & valid[..., None], x)
-    if w is None:
-        w_target = xp.astype(in_range, x.dtype)
-    else:
-        w_target = _select(xp, onehot, w)
-        loss = mul0(xp, w_target, loss)
-    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
+    w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction,
+                               weighted=w is not None)
 
 
 def kl_div(input, target, /, *, reduction="mean", log_target=False):
