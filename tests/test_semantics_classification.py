@@ -701,7 +701,7 @@ def test_bce_weight_times_loss_beyond_range_keeps_mean_finite(fn):
     exact = mpmath.mpf(float(w[0])) * first / 4
     out = getattr(xploss, fn)(x, t, weight=w)
     assert float(exact) < big
-    assert float(out) == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)
+    assert float(out) == pytest.approx(float(exact), rel=4 * float(np.finfo(np.float32).eps))
 
 
 @pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
@@ -726,4 +726,4 @@ def test_class_weight_times_loss_beyond_range_keeps_mean_finite(fn):
     exact = sum(a * b for a, b in zip(wt, losses, strict=True)) / sum(wt)
     out = getattr(xploss, fn)(x, y, weight=w)
     assert float(exact) < big
-    assert float(out) == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)
+    assert float(out) == pytest.approx(float(exact), rel=4 * float(np.finfo(np.float32).eps))

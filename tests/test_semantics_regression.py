@@ -141,7 +141,7 @@ def test_gaussian_nll_half_before_the_quotient_overflows():
         d, var = mpmath.mpf(float(d)), mpmath.mpf(float(var))
         exact = (mpmath.log(var) + d * d / var) / 2  # the definition, at mpmath's precision
         assert float(exact) < big
-        assert o == pytest.approx(float(exact), rel=4 * np.finfo(np.float32).eps)
+        assert o == pytest.approx(float(exact), rel=4 * float(np.finfo(np.float32).eps))
 
 
 def test_poisson_zero_count_at_zero_rate():
