@@ -533,8 +533,10 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     -----
     Semantics of ``torch.nn.functional.kl_div``. A zero target contributes
     exactly 0, also where the log-input is ``-inf``, with finite gradients with
-    respect to both arguments (torch and optax return NaN gradients there);
-    with ``log_target=True`` a ``-inf`` log-target does the same. NaN inputs
+    respect to both arguments (at a ``-inf`` log-input torch and optax return
+    a NaN value; at any zero target optax's gradient with respect to the
+    target is NaN); with ``log_target=True`` a ``-inf`` log-target does the
+    same. NaN inputs
     still give NaN, and so does a negative target; a target above 1 is used
     as given (the pointwise term of the KL divergence of non-negative
     measures). Where the input nearly equals ``log t`` the term cancels:

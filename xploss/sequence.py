@@ -178,8 +178,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, /, *, blank=0,
     (pytorch/pytorch#52241, #82545). Through an explicit ``log_softmax`` both
     give the same logits gradient. torch's backward is NaN at ``-inf``
     log-probabilities (even of classes outside the target); here it is 0.
-    Lengths and targets must be arrays (torch also takes tuples of ints). A
-    mean over an empty batch is 0, not NaN.
+    Lengths and targets must be arrays (torch also takes tuples of ints). An
+    empty batch gives an empty ``'none'`` result and a ``'sum'`` or ``'mean'``
+    of 0 (torch raises).
 
     References
     ----------
