@@ -55,6 +55,10 @@ html_theme_options = {
     "footer_end": [],
 }
 html_show_sourcelink = False
+# The left sidebar lists a section's pages: only the API reference has them.
+# Elsewhere the wide tables and the gallery's figures take its width.
+# ("*" stops at "/": the function pages under _generated/api/ keep theirs.)
+html_sidebars = {"*": [], "_generated/*": [], "_generated/gallery/*": []}
 
 # Written before Sphinx looks for source files, so the generated pages (and the
 # API stubs autosummary makes from them) are part of every build.

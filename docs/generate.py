@@ -32,8 +32,7 @@ def backend_table() -> list[str]:
     from xploss import backends
 
     rows = [
-        "| backend | devices | float dtypes | gradients | compiled "
-        "| on the machine that built this page |",
+        "| backend | devices | float dtypes | gradients | compiled | on the build machine |",
         "|---|---|---|---|---|---|",
     ]
     for name, b in backends.ADAPTERS.items():
