@@ -704,7 +704,8 @@ def test_bce_weight_times_loss_beyond_range_keeps_mean_finite(fn):
     assert float(out) == pytest.approx(float(exact), rel=4 * float(np.finfo(np.float32).eps))
 
 
-@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("fn", ["cross_entropy", "nll_loss", "softmax_focal_loss",
+                                "poly1_cross_entropy"])
 def test_class_weight_times_loss_beyond_range_keeps_mean_finite(fn):
     # Row 0: class weight big/30 times a loss of 60 exceeds float32's range; the
     # weighted mean sum(w·l)/sum(w) does not (it was inf when the weight was
@@ -714,16 +715,25 @@ def test_class_weight_times_loss_beyond_range_keeps_mean_finite(fn):
     big = np.finfo(np.float32).max
     w = np.array([big / 30, 1.0], np.float32)
     y = np.array([0, 0, 1, 1])
-    if fn == "cross_entropy":
+    kwargs = {}
+    if fn != "nll_loss":
         x = np.array([[0.0, 60.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], np.float32)
-        # -log softmax(x)_y = log(e^x0 + e^x1) - x_y, at mpmath's precision
-        losses = [mpmath.log(mpmath.exp(float(r[0])) + mpmath.exp(float(r[1]))) - float(r[c])
-                  for r, c in zip(x, y, strict=True)]
+        losses = []
+        for r, c in zip(x, y, strict=True):
+            # p_y = softmax(x)_y; cross-entropy -log p_y, at mpmath's precision
+            p = mpmath.exp(float(r[c])) / (mpmath.exp(float(r[0])) + mpmath.exp(float(r[1])))
+            losses.append({"cross_entropy": -mpmath.log(p),
+                           # focal (Lin et al. 2017), gamma = 2, no alpha
+                           "softmax_focal_loss": -((1 - p) ** 2) * mpmath.log(p),
+                           # PolyLoss (Leng et al. 2022), epsilon = 1
+                           "poly1_cross_entropy": -mpmath.log(p) + (1 - p)}[fn])
+        if fn == "softmax_focal_loss":
+            kwargs = {"gamma": 2.0}
     else:
         x = np.array([[-60.0, -1.0], [-2.0, -1.0], [-1.0, -3.0], [-1.0, -5.0]], np.float32)
         losses = [-mpmath.mpf(float(r[c])) for r, c in zip(x, y, strict=True)]
     wt = [mpmath.mpf(float(w[c])) for c in y]
     exact = sum(a * b for a, b in zip(wt, losses, strict=True)) / sum(wt)
-    out = getattr(xploss, fn)(x, y, weight=w)
+    out = getattr(xploss, fn)(x, y, weight=w, **kwargs)
     assert float(exact) < big
     assert float(out) == pytest.approx(float(exact), rel=4 * float(np.finfo(np.float32).eps))

@@ -735,13 +735,18 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
         q = (1.0 - label_smoothing) * q + label_smoothing * _uniform_unmasked(xp, x)
     sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves every term
     terms = per_class(xp, _cross_terms(xp, x, q, sh), q, x, sh)
-    if w is not None:
+    # With class indices and no smoothing only the target's term is nonzero: its
+    # weight multiplies in the reduction, where a product beyond finfo.max does
+    # not make a finite mean inf.
+    weighted = w is not None and not probabilities and label_smoothing == 0
+    if w is not None and not weighted:
         terms = mul0(xp, w, terms)
     loss = xp.sum(terms, axis=-1)
     if probabilities:
         return reduce(xp, _nan_where(xp, invalid, loss), reduction)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
-    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction,
+                               weighted=weighted)
 
 
 def softmax_focal_loss(input, target, /, *, alpha=None, gamma=2.0, weight=None,
