@@ -527,13 +527,9 @@ def trap_removable_singularity(p):
         return 0.5 * (1 + xploss.langevin(v / 2))
 
     def complete_form(v, c):
-        # docs/user-losses.md: for x < -2, where 1 + L(x/2) cancels, the equivalent
-        # 1/t - e^-t/(1 - e^-t) with t = -x; the double where keeps t >= 2 elsewhere.
-        xp = array_namespace(v)
-        tail = v < -2
-        t = xp.where(tail, -v, xp.full_like(v, 2.0))
-        left = 1 / t - xp.exp(-t) / -xp.expm1(-t)
-        return xp.where(tail, left, 0.5 + 0.5 * xploss.langevin(v / 2))
+        # The worked example of docs/user-losses.md: for x < -2, where 1 + L(x/2)
+        # cancels, the equivalent 1/t - e^-t/(1 - e^-t) with t = -x.
+        return user_loss.stable(v)
 
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "1/(1−e⁻ˣ) − 1/x"),
                Method("xploss ½(1 + langevin(x/2))", "any", langevin_form, ("#41ab5d", "P", False)),
@@ -550,6 +546,10 @@ def trap_removable_singularity(p):
         "x", "x", {"value": "symlog", "linthresh": 1e-10, "linscale": 0.3},
         [Variant("", x, {}, exact, methods)])
 
+
+# The stable form of the worked example is the script's own function.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import user_loss  # noqa: E402
 
 TRAPS = [trap_bce_logits, trap_bce_probabilities, trap_confident_ce, trap_masked_ce,
          trap_log_cosh, trap_focal, trap_cosine, trap_removable_singularity]
