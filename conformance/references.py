@@ -340,7 +340,9 @@ def _class_loss(x, target, weight, ignore_index, reduction, label_smoothing, axi
             if any(isnan(v) for v in q + logp):
                 losses[i] = NAN
                 continue
-            losses[i] = mpmath.fsum(w[c] * term(q[c], p[c], rest[c], logp[c])
+            # A zero class weight takes an infinite term (a target on a masked
+            # class) as 0: xploss's documented 0·inf = 0.
+            losses[i] = mpmath.fsum(mul0(w[c], term(q[c], p[c], rest[c], logp[c]))
                                     for c in range(n_classes))
     losses = losses.reshape(lead)
     return reduce(losses, reduction, None if probabilities else dens)

@@ -61,8 +61,9 @@ def _sums(xp, x, axis, weight=None, weight_max=None):
     # max|weight| · max|x| > limit, without overflowing the product.
     wb = _magnitude(xp, weight, axis)
     large = wb > 1.0
+    # (An infinite loss under zero weights only is not big: 0·inf = 0.)
     big = xp.where(large, bound > limit / xp.where(large, wb, one),
-                   bound * xp.where(large, one, wb) > limit)
+                   mul0(xp, xp.where(large, one, wb), bound) > limit)
     c = xp.where(big, const(xp, scale, x), one)
     g = xp.where(big & large, wb, one)
     # Over g/4, not g: a compiler may divide by g as a product with 1/g, which
