@@ -117,6 +117,7 @@ class Method:
     fn: Callable
     style: tuple  # (colour, marker, filled)
     formula: str = ""  # shown in the legend after the name
+    needs: str = ""  # the optional peer it calls ("torch", "optax", "keras"): left out without it
 
     @property
     def label(self):
@@ -209,15 +210,12 @@ def trap_bce_logits(p):
         return -(c["t"] * xp.log(s) + (1 - c["t"]) * xp.log(1 - s))
 
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "−t·log σ(x) − (1−t)·log(1−σ(x))")]
-    if p.torch:
-        methods.append(Method("torch", "torch", lambda v, c: p.F.binary_cross_entropy_with_logits(
-            v, c["t"], reduction="none"), TORCH_STYLE))
-    if p.optax:
-        methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.
-                              sigmoid_binary_cross_entropy(v, c["t"]), OPTAX_STYLE))
-    if p.keras:
-        methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.binary_crossentropy(
-            c["t"][:, None], v[:, None], from_logits=True), KERAS_STYLE))
+    methods.append(Method("torch", "torch", lambda v, c: p.F.binary_cross_entropy_with_logits(
+        v, c["t"], reduction="none"), TORCH_STYLE, needs="torch"))
+    methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.
+                          sigmoid_binary_cross_entropy(v, c["t"]), OPTAX_STYLE, needs="optax"))
+    methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.binary_crossentropy(
+        c["t"][:, None], v[:, None], from_logits=True), KERAS_STYLE, needs="keras"))
     methods.append(Method("xploss", "any", lambda v, c: xploss.binary_cross_entropy_with_logits(
         v, c["t"], reduction="none"), XPLOSS_STYLE))
     return Trap(
@@ -252,12 +250,10 @@ def trap_bce_probabilities(p):
         return -(c["t"] * xp.log(v) + (1 - c["t"]) * xp.log(1 - v))
 
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "−t·log p − (1−t)·log(1−p)")]
-    if p.torch:
-        methods.append(Method("torch", "torch", lambda v, c: p.F.binary_cross_entropy(
-            v, c["t"], reduction="none"), TORCH_STYLE))
-    if p.keras:
-        methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.binary_crossentropy(
-            c["t"][:, None], v[:, None]), KERAS_STYLE))
+    methods.append(Method("torch", "torch", lambda v, c: p.F.binary_cross_entropy(
+        v, c["t"], reduction="none"), TORCH_STYLE, needs="torch"))
+    methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.binary_crossentropy(
+        c["t"][:, None], v[:, None]), KERAS_STYLE, needs="keras"))
     methods.append(Method("xploss", "any", lambda v, c: xploss.binary_cross_entropy(
         v, c["t"], reduction="none"), XPLOSS_STYLE))
     return Trap(
@@ -291,18 +287,15 @@ def trap_confident_ce(p):
     consts = {"rest": np.zeros((x.size, n_classes - 1), F32),
               "label": np.zeros(x.size, np.int64)}
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "log Σ exp(xⱼ) − x_y")]
-    if p.torch:
-        methods.append(Method("torch", "torch", lambda v, c: p.F.cross_entropy(
-            with_row(v, c["rest"]), c["label"], reduction="none"), TORCH_STYLE))
-    if p.optax:
-        methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.
-                              softmax_cross_entropy_with_integer_labels(
-                                  with_row(v, c["rest"]), c["label"]), OPTAX_STYLE))
-    if p.keras:
-        methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.
-                              sparse_categorical_crossentropy(
-                                  c["label"], with_row(v, c["rest"]), from_logits=True),
-                              KERAS_STYLE))
+    methods.append(Method("torch", "torch", lambda v, c: p.F.cross_entropy(
+        with_row(v, c["rest"]), c["label"], reduction="none"), TORCH_STYLE, needs="torch"))
+    methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.
+                          softmax_cross_entropy_with_integer_labels(
+                              with_row(v, c["rest"]), c["label"]), OPTAX_STYLE, needs="optax"))
+    methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.
+                          sparse_categorical_crossentropy(
+                              c["label"], with_row(v, c["rest"]), from_logits=True),
+                          KERAS_STYLE, needs="keras"))
     methods.append(Method("xploss", "any", lambda v, c: xploss.cross_entropy(
         with_row(v, c["rest"]), c["label"], reduction="none"), XPLOSS_STYLE))
     return Trap(
@@ -338,19 +331,17 @@ def trap_masked_ce(p):
               "q": np.tile(np.array([q0, q1, 0, 0], F32), (x.size, 1)),
               "label": np.zeros(x.size, np.int64)}
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "−Σ qⱼ·log softmax(x)ⱼ")]
-    if p.torch:
-        methods.append(Method("torch", "torch", lambda v, c: p.F.cross_entropy(
-            with_row(v, c["rest"]), c["q"], reduction="none"), TORCH_STYLE))
-    if p.optax:
-        methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.softmax_cross_entropy(
-            with_row(v, c["rest"]), c["q"]), OPTAX_STYLE))
-        methods.append(Method("optax safe_softmax_cross_entropy", "jax",
-                              lambda v, c: p.optax.losses.safe_softmax_cross_entropy(
-                                  with_row(v, c["rest"]), c["q"]), ("#6baed6", "<", False)))
-    if p.keras:
-        methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.
-                              categorical_crossentropy(c["q"], with_row(v, c["rest"]),
-                                                       from_logits=True), KERAS_STYLE))
+    methods.append(Method("torch", "torch", lambda v, c: p.F.cross_entropy(
+        with_row(v, c["rest"]), c["q"], reduction="none"), TORCH_STYLE, needs="torch"))
+    methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.softmax_cross_entropy(
+        with_row(v, c["rest"]), c["q"]), OPTAX_STYLE, needs="optax"))
+    methods.append(Method("optax safe_softmax_cross_entropy", "jax",
+                          lambda v, c: p.optax.losses.safe_softmax_cross_entropy(
+                              with_row(v, c["rest"]), c["q"]), ("#6baed6", "<", False),
+                          needs="optax"))
+    methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.
+                          categorical_crossentropy(c["q"], with_row(v, c["rest"]),
+                                                   from_logits=True), KERAS_STYLE, needs="keras"))
     methods.append(Method(f"xploss (label_smoothing={eps})", "any",
                           lambda v, c: xploss.cross_entropy(
                               with_row(v, c["rest"]), c["label"], label_smoothing=eps,
@@ -384,12 +375,10 @@ def trap_log_cosh(p):
         return xp.log(xp.cosh(v - c["zero"]))
 
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "log(cosh(r))")]
-    if p.optax:
-        methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.log_cosh(
-            v, c["zero"]), OPTAX_STYLE))
-    if p.keras:
-        methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.log_cosh(
-            c["zero"][:, None], v[:, None]), KERAS_STYLE))
+    methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.log_cosh(
+        v, c["zero"]), OPTAX_STYLE, needs="optax"))
+    methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.log_cosh(
+        c["zero"][:, None], v[:, None]), KERAS_STYLE, needs="keras"))
     methods.append(Method("xploss", "any", lambda v, c: xploss.log_cosh_loss(
         v, c["zero"], reduction="none"), XPLOSS_STYLE))
     return Trap(
@@ -433,16 +422,15 @@ def trap_focal(p):
             return ce * ((1 - p_t) ** gamma)
 
         methods = [Method("naive", "any", naive, NAIVE_STYLE, "−(1−p_t)^γ·log p_t")]
-        if p.torch:
-            methods.append(Method("torchvision formula", "torch", torchvision, TORCH_STYLE))
-        if p.optax:
-            methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.
-                                  sigmoid_focal_loss(v, c["t"], gamma=gamma), OPTAX_STYLE))
-        if p.keras:
-            methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.
-                                  binary_focal_crossentropy(
-                                      c["t"][:, None], v[:, None], gamma=gamma,
-                                      from_logits=True), KERAS_STYLE))
+        methods.append(Method("torchvision formula", "torch", torchvision, TORCH_STYLE,
+                              needs="torch"))
+        methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.
+                              sigmoid_focal_loss(v, c["t"], gamma=gamma), OPTAX_STYLE,
+                              needs="optax"))
+        methods.append(Method("keras", "jax", lambda v, c: p.keras.losses.
+                              binary_focal_crossentropy(
+                                  c["t"][:, None], v[:, None], gamma=gamma,
+                                  from_logits=True), KERAS_STYLE, needs="keras"))
         methods.append(Method("xploss", "any", lambda v, c: xploss.sigmoid_focal_loss(
             v, c["t"], alpha=-1, gamma=gamma), XPLOSS_STYLE))
         return Variant(f"γ = {gamma}", x, {"t": full(x, 1.0)}, exact, methods)
@@ -483,17 +471,14 @@ def trap_cosine(p):
 
     consts = {"x1_rest": (2 * s)[:, None], "x2": np.stack([2 * s, s], axis=1)}
     methods = [Method("naive", "any", naive, NAIVE_STYLE, "x₁·x₂ / (|x₁| |x₂|)")]
-    if p.torch:
-        methods.append(Method("torch", "torch", lambda v, c: p.F.cosine_similarity(
-            with_row(v, c["x1_rest"]), c["x2"], dim=1), TORCH_STYLE))
-    if p.optax:
-        methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.cosine_similarity(
-            with_row(v, c["x1_rest"]), c["x2"]), OPTAX_STYLE))
-    if p.keras:
-        # Keras's loss is the negated cosine.
-        methods.append(Method("keras (−loss)", "jax", lambda v, c: -p.keras.losses.
-                              cosine_similarity(c["x2"], with_row(v, c["x1_rest"])),
-                              KERAS_STYLE))
+    methods.append(Method("torch", "torch", lambda v, c: p.F.cosine_similarity(
+        with_row(v, c["x1_rest"]), c["x2"], dim=1), TORCH_STYLE, needs="torch"))
+    methods.append(Method("optax", "jax", lambda v, c: p.optax.losses.cosine_similarity(
+        with_row(v, c["x1_rest"]), c["x2"]), OPTAX_STYLE, needs="optax"))
+    # Keras's loss is the negated cosine.
+    methods.append(Method("keras (−loss)", "jax", lambda v, c: -p.keras.losses.
+                          cosine_similarity(c["x2"], with_row(v, c["x1_rest"])),
+                          KERAS_STYLE, needs="keras"))
     methods.append(Method("xploss", "any", lambda v, c: xploss.cosine_similarity(
         with_row(v, c["x1_rest"]), c["x2"]), XPLOSS_STYLE))
     return Trap(
@@ -593,6 +578,8 @@ def measure(variant, peers):
     value, deriv = exact_values(variant)
     curves = []
     for method in variant.methods:
+        if method.needs and not getattr(peers, method.needs):
+            continue  # that peer is not installed
         try:
             got, grad = run_method(method, peers, variant.x, variant.consts)
         except Exception as exc:
