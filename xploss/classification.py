@@ -536,9 +536,8 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     respect to both arguments (at a ``-inf`` log-input torch and optax return
     a NaN value; at any zero target optax's gradient with respect to the
     target is NaN); with ``log_target=True`` a ``-inf`` log-target does the
-    same. NaN inputs
-    still give NaN, and so does a negative target; a target above 1 is used
-    as given (the pointwise term of the KL divergence of non-negative
+    same. NaN inputs still give NaN, and so does a negative target; a target
+    above 1 is used as given (the pointwise term of the KL divergence of non-negative
     measures). Where the input nearly equals ``log t`` the term cancels:
     it is accurate to a few ULP of :math:`t(|\log t| + |x|)`.
 

@@ -50,8 +50,7 @@ def _margin_sum(xp, margin, a, b, keep=None, *, masked=False):
     and ``s + margin`` is exact (Sterbenz) exactly where the result cancels.
     Operands beyond finfo.max/4 are halved first (exact at that magnitude), so
     ``a - b`` never overflows; a sum beyond finfo.max becomes ±inf by
-    selection, not by an overflowing operation, and a margin that brings a
-    difference beyond finfo.max back into the range gives the finite sum. Elements outside ``keep``
+    selection, not by an overflowing operation. Elements outside ``keep``
     (discarded by the caller) are computed from zeros.
     """
     zero = const(xp, 0.0, a)
@@ -65,18 +64,14 @@ def _margin_sum(xp, margin, a, b, keep=None, *, masked=False):
     a_s, b_s = a_f * scale, -(b_f * scale)
     s = a_s + b_s
     e = two_sum_error(xp, a_s, b_s)
-    fits = (s <= big / 2) & (s >= -big / 2)  # s / scale cannot overflow
-    s_full = xp.where(fits, s, zero) / scale
-    value = (s_full + margin) + e / scale
-    # |a - b| beyond finfo.max: the margin is added at half scale, so one that
-    # brings the sum back into the range gives its finite value (|margin| is
-    # then beyond finfo.max/2, and halving it is exact); otherwise ±inf, by
-    # selection.
-    h = (xp.where(fits, zero, s) + margin * scale) + e
-    h_fits = (h <= big / 2) & (h >= -big / 2)
+    # The margin joins at the operands' scale: the doubling that undoes a scale
+    # of 1/2 is exact, so a margin that brings a difference beyond finfo.max
+    # back into the range gives the finite sum. (Halving the margin is exact but
+    # for a subnormal margin, off by at most a subnormal ULP after doubling.)
+    h = (s + margin * scale) + e
+    fits = (h <= big / 2) & (h >= -big / 2)  # h / scale cannot overflow
     inf, neg_inf = const(xp, math.inf, a), const(xp, -math.inf, a)
-    value = xp.where(fits, value, xp.where(h_fits, xp.where(h_fits, h, zero) / scale,
-                                           xp.where(h > 0, inf, neg_inf)))
+    value = xp.where(fits, xp.where(fits, h, zero) / scale, xp.where(h > 0, inf, neg_inf))
     # Non-finite operands: the plain expression is exact (±inf or NaN); finite
     # ones are zeroed there, so it cannot overflow.
     plain = (xp.where(finite, zero, a) + margin) - xp.where(finite, zero, b)
