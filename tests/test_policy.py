@@ -199,6 +199,21 @@ EDGE_CASES = [
      ([-0.5], [INF]), {"reduction": "none", "full": True}, [INF]),
     ("softmax of a logit near max and one below it (no inf - inf inside)", xploss.softmax,
      ([8.987729732804285e307, BIG],), {}, [0.0, 1.0]),
+    # x - max(x) = -(max + 1) rounds to -max: finite (exp gives 0, the log does not);
+    # it is -inf only from -(max + h) on, h = 2**970 half an ULP of max, where the
+    # tie rounds to even, beyond the range.
+    ("log_softmax: x - max rounds to -max, not beyond", xploss.log_softmax,
+     ([BIG, -1.0],), {}, [0.0, -BIG]),
+    ("log_softmax: x - max half an ULP of max beyond -max", xploss.log_softmax,
+     ([BIG, -(2.0**970)],), {}, [0.0, -INF]),
+    ("log_softmax: x - max just inside half an ULP beyond -max", xploss.log_softmax,
+     ([BIG, -math.nextafter(2.0**970, 0.0)],), {}, [0.0, -BIG]),
+    ("log_softmax: a maximum of 2**971 against -max", xploss.log_softmax,
+     ([2.0**971, -BIG],), {}, [0.0, -INF]),
+    ("log_softmax: a maximum just below 2**970 against -max", xploss.log_softmax,
+     ([math.nextafter(2.0**970, 0.0), -BIG],), {}, [0.0, -BIG]),
+    ("cross_entropy: the target's logit max + 1 below the maximum", xploss.cross_entropy,
+     ([[BIG, -1.0]], [1]), {"reduction": "none"}, [BIG]),
     ("mape: an infinite target, a finite prediction: the limit", xploss.mape_loss,
      ([1000.0, 5.0, INF], [INF, -INF, INF]), {"reduction": "none"}, [100.0, 100.0, math.nan]),
     ("ntxent: no negatives, an infinite embedding", xploss.ntxent_loss,

@@ -104,8 +104,8 @@ def _shifted(xp, x, axis):
     A row that is entirely ``-inf`` has ``logsumexp = -inf``; the caller
     decides its log-softmax. A NaN anywhere in a row makes the row NaN.
 
-    ``thr`` (finite, keepdims) is the threshold below which a finite element is
-    *far*: more than finfo.max below the maximum (see :func:`_far`).
+    ``near`` is False exactly at the elements that are -inf or *far*: finite,
+    with ``x - m`` rounding beyond -finfo.max (see :func:`_far`).
     """
     zero = const(xp, 0.0, x)
     if math.prod(x.shape) == 0:
@@ -119,16 +119,20 @@ def _shifted(xp, x, axis):
     finite_m = xp.isfinite(m)
     m_safe = xp.where(finite_m, m, zero)
     neg_inf = const(xp, -math.inf, x)
-    # Elements more than finfo.max below the maximum (possible only for logits of
-    # opposite signs near ±finfo.max) have x - m < -finfo.max: exp gives 0 and
-    # the log-softmax -inf. The threshold max(m, 0) - finfo.max never overflows.
-    big = const(xp, float(xp.finfo(x.dtype).max), x)
-    thr = xp.where(m_safe > 0, m_safe, zero) - big
+    # Far elements (only logits of opposite signs near ±finfo.max have them): x - m
+    # rounds to -inf, i.e. x - m <= -(finfo.max + h), h half an ULP of finfo.max.
+    # Halved, x/2 - m/2 <= -(finfo.max/2 + h/2), a midpoint between -finfo.max/2
+    # and the next float (the tie rounds away from finfo.max/2, whose last bit
+    # is odd): exactly where x/2 - m/2 rounds below -finfo.max/2. The halves
+    # are exact wherever it matters (they round only for subnormal x or m,
+    # never near the threshold) and their difference cannot overflow.
+    big = float(xp.finfo(x.dtype).max)
+    near = x * 0.5 - m_safe * 0.5 >= const(xp, -big / 2, x)
     # Plain elements: finite, neither a maximum nor far, in a row whose maximum
     # is finite. Every element is <= m, so x < m excludes the maxima (and NaN);
-    # x >= thr (finite) excludes -inf and far elements; a row whose maximum is
-    # not finite compares against -inf and has none.
-    plain = (x >= thr) & (x < xp.where(finite_m, m, neg_inf))
+    # ``near`` excludes -inf and far elements; a row whose maximum is not
+    # finite compares against -inf and has none.
+    plain = near & (x < xp.where(finite_m, m, neg_inf))
     # Sanitised operand for the subtraction: masked (-inf) and far elements, the
     # maxima and rows with a non-finite maximum subtract from 0, so the
     # subtraction never overflows or sees an infinity. Its rounding error comes
@@ -155,14 +159,14 @@ def _shifted(xp, x, axis):
     u = xp.sum(xp.where(is_max, zero, e), axis=axis, keepdims=True) + (n_max - 1.0)
     # An all -inf row: every element is a maximum, u = n - 1 >= 0; a NaN row has
     # no maximum (NaN != NaN) and u = NaN. In every case u >= 0 or NaN.
-    return m, d, err, e, u, thr
+    return m, d, err, e, u, near
 
 
 def _far(xp, x, sh):
-    """The finite elements more than finfo.max below their row's maximum, from the
-    pieces of :func:`_shifted`. Its threshold is finite, so ``x < thr`` already
-    excludes +inf and NaN. (Only :func:`_cross_terms` needs it: formed there.)"""
-    return (x < sh[5]) & (x != -math.inf)
+    """The finite elements whose difference from their row's maximum overflows
+    to -inf, from the pieces of :func:`_shifted` (NaN and +inf are near). (Only
+    :func:`_cross_terms` needs it: formed there.)"""
+    return ~sh[5] & (x != -math.inf) & ~xp.isnan(x)
 
 
 def _log_p(xp, x, sh):
@@ -761,6 +765,9 @@ def log_softmax(x, /, *, axis=-1):
     terms have the same sign, so every entry is accurate to a few ULP,
     including the tiny :math:`-\log p` of a dominant class. Masked (``-inf``)
     classes get ``-inf``; so does every class of a row that is entirely masked.
+    With logits of opposite signs near ±finfo.max an entry is ``-inf`` exactly
+    where :math:`x_i - m` rounds beyond the range: ``[finfo.max, -1]`` gives
+    ``[0, -finfo.max]``.
 
     Examples
     --------
