@@ -123,6 +123,20 @@ REDUCTION_CASES = [
       [[0.1 * BIG, 0.1 * BIG], [0.0, 0.0]]), {"reduction": "sum"},
      lambda: mpmath.hypot(0.8 * BIG - 1e-6, 0.8 * BIG - 1e-6)
      - mpmath.hypot(0.1 * BIG - 1e-6, 0.1 * BIG - 1e-6) + 2),
+    # A component of a - p beyond max: the distances overflow and so does each
+    # component's difference, their difference in the loss does not.
+    ("triplet: a component of a difference beyond max", xploss.triplet_margin_loss,
+     ([[0.9 * BIG, 0.0], [1.0, 2.0]], [[-0.9 * BIG, 0.0], [0.0, 0.0]],
+      [[0.0, 0.6 * BIG], [1.0, -1.0]]), {"eps": 0.0},
+     lambda: (1 + 2 * mpmath.mpf(0.9 * BIG) - mpmath.hypot(0.9 * BIG, 0.6 * BIG)
+              + 1 + mpmath.hypot(1, 2) - 3) / 2),
+    ("triplet with the default distance and swap: the same",
+     xploss.triplet_margin_with_distance_loss,
+     ([[0.9 * BIG, 0.0]], [[-0.9 * BIG, 0.0]], [[0.0, 0.6 * BIG]]),
+     {"reduction": "sum", "swap": True},
+     lambda: 1 + mpmath.hypot(2 * mpmath.mpf(0.9 * BIG) + 1e-6, 1e-6)
+     - min(mpmath.hypot(mpmath.mpf(0.9 * BIG) + 1e-6, 1e-6 - mpmath.mpf(0.6 * BIG)),
+           mpmath.hypot(1e-6 - mpmath.mpf(0.9 * BIG), 1e-6 - mpmath.mpf(0.6 * BIG)))),
     ("mape: a ratio beyond max, the mean of 64 not", xploss.mape_loss,
      ([1e306] + [0.0] * 63, [0.5] + [1.0] * 63), {},
      lambda: (100 * mpmath.mpf(1e306) / mpmath.mpf(0.5) + 63 * 100) / 64),

@@ -447,31 +447,41 @@ def _triplet_norm_loss(xp, a, pos, neg, margin, p, eps, swap, reduction):
     """The triplet loss of p-norm distances along the last axis of broadcast
     ``a``, ``pos``, ``neg`` (compute dtype).
 
-    Each distance is ``m·r`` (:func:`_p_norm`) with ``r <= D^(1/p)``. Where one
-    exceeds finfo.max/4 (overflowing, perhaps, where the difference of two
-    does not), every distance and the margin of that triplet are scaled by
-    ``c = 2**-k`` with ``2**k >= 4·D^(1/p)``: ``(m·c)·r`` is then finite
-    wherever ``m`` is, and the loss is reduced from the scaled terms with
-    weight ``1/c`` (see :func:`reduce`), exact powers of two.
+    A triplet with a component beyond finfo.max/4 is first halved whole (its
+    vectors and ``eps``; exact at that magnitude, and below it off by at most
+    half a subnormal ULP, far below the distances' rounding), so no component
+    of a difference overflows. Each distance is then ``m·r`` (:func:`_p_norm`)
+    with ``r <= D^(1/p)``. Where one exceeds finfo.max/4 (overflowing, perhaps,
+    where the difference of two does not), every distance and the margin of
+    that triplet are scaled by ``2**-k`` with ``2**k >= 4·D^(1/p)``: ``(m·c)·r``
+    is then finite wherever ``m`` is. The loss is reduced from the terms scaled
+    by ``c`` (the product of both factors) with weight ``1/c`` (see
+    :func:`reduce`), exact powers of two.
     """
     axis = a.ndim - 1
-    parts = [_distance(xp, x1, x2, p, eps, axis)
-             for x1, x2 in ([(a, pos), (a, neg)] + ([(pos, neg)] if swap else []))]
     big = float(xp.finfo(a.dtype).max)
+    one = const(xp, 1.0, a)
+    huge = functools.reduce(operator.or_, [
+        (amax(xp, v, axis=axis, keepdims=True) > big / 4)
+        | (amax(xp, v, axis=axis, keepdims=True, smallest=True) < -big / 4)
+        for v in (a, pos, neg)])
+    half = xp.where(huge, const(xp, 0.5, a), one)
+    a, pos, neg = a * half, pos * half, neg * half
+    parts = [_distance(xp, x1, x2, p, eps * half, axis)
+             for x1, x2 in ([(a, pos), (a, neg)] + ([(pos, neg)] if swap else []))]
     r_max = 1.0 if p == math.inf else math.exp(min(math.log(max(a.shape[-1], 1)) / p, 700.0))
     # c stays a normal number; for tiny p and long vectors (r_max beyond the
     # range) a difference of distances near finfo.max may still overflow.
     k = min(math.ceil(math.log2(r_max)) + 2, math.floor(math.log2(big)) - 2)
-    one = const(xp, 1.0, parts[0][0])
     over = [m > (big / 4) / xp.maximum(r, one) for m, r in parts]
     over = functools.reduce(operator.or_, over)
     scale = xp.where(over, const(xp, 2.0 ** -k, one), one)
     d_ap, d_an, *d_pn = [xp.squeeze((m * scale) * r, axis=axis) for m, r in parts]
     if swap:
         d_an = xp.minimum(d_an, d_pn[0])
-    scale = xp.squeeze(scale, axis=axis)
+    scale = xp.squeeze(scale * half, axis=axis)
     terms = _positive_part(xp, _margin_sum(xp, margin * scale, d_ap, d_an))
-    return reduce(xp, terms, reduction, scale=scale, scale_min=2.0 ** -k)
+    return reduce(xp, terms, reduction, scale=scale, scale_min=2.0 ** -(k + 1))
 
 
 def triplet_margin_loss(anchor, positive, negative, /, *, margin=1.0, p=2.0, eps=1e-6,
