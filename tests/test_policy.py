@@ -211,6 +211,11 @@ EDGE_CASES = [
      ([-INF], [-1e300]), {"reduction": "none", "log_target": True}, [INF]),
     ("poisson_nll_loss, full: an infinite count", xploss.poisson_nll_loss,
      ([-0.5], [INF]), {"reduction": "none", "full": True}, [INF]),
+    # e^x - y·x: e^x is finite at x = 1e4 (beyond the range), y·x infinite.
+    ("poisson_nll_loss: a logit beyond 2·log(max) and an infinite count",
+     xploss.poisson_nll_loss, ([1e4, 1e4], [INF, 1.0]), {"reduction": "none"}, [-INF, INF]),
+    ("poisson_nll_loss: the mean of a term beyond the range and a -inf one",
+     xploss.poisson_nll_loss, ([1e4, 5.0], [1.0, INF]), {}, -INF),
     ("softmax of a logit near max and one below it (no inf - inf inside)", xploss.softmax,
      ([8.987729732804285e307, BIG],), {}, [0.0, 1.0]),
     # x - max(x) = -(max + 1) rounds to -max: finite (exp gives 0, the log does not);

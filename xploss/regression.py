@@ -532,15 +532,21 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
     ts = t * s
     if log_input:
         # x = -inf (rate 0) with y = 0: exp gives 0, and mul0 takes 0·(-inf) as 0.
-        # Beyond log(finfo.max), e^x·s is (e^(x/2)·2^-32)^2; beyond 2·log(finfo.max)
-        # e^x exceeds y·x for every finite y, where both would overflow (inf - inf).
+        # Beyond log(finfo.max), e^x·s is (e^(x/2)·2^-32)^2. Beyond 2·log(finfo.max)
+        # e^x exceeds y·x for every finite y, where both would overflow (inf - inf):
+        # the term is finite but beyond the range even times s. It stands as
+        # finfo.max times s, so that a reduction is +inf unless another term is
+        # -inf (an infinite count); an infinite count here gives -inf (e^x finite),
+        # an infinite logit +inf.
         huge = x > 2.0 * log_max
         half = x > log_max
         xs = xp.where(huge, const(xp, 0.0, x), x)
         e = xp.exp(xp.where(half, xs * 0.5, xs))
         e_s = xp.where(half, (e * 2.0 ** -32) * (e * 2.0 ** -32), e * s)
-        inf = xp.where(xp.isnan(t), t, const(xp, math.inf, x))
-        loss = xp.where(huge, inf, e_s - mul0(xp, ts, xs))
+        inf, neg_inf = const(xp, math.inf, x), const(xp, -math.inf, x)
+        beyond = xp.where(x == inf, inf, xp.where(t == inf, neg_inf, const(xp, big, x)))
+        yx = mul0(xp, xp.where(huge, const(xp, 0.0, x), ts), xs)
+        loss = xp.where(huge, xp.where(xp.isnan(t), t, beyond), e_s - yx)
     else:
         # log(x + eps) of the exact sum: log(s) + e/s with s + e = x + eps (TwoSum);
         # near x = 1 the rounding of s would otherwise dominate log(s).
