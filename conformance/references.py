@@ -341,9 +341,12 @@ def _class_loss(x, target, weight, ignore_index, reduction, label_smoothing, axi
                 losses[i] = NAN
                 continue
             # A zero class weight takes an infinite term (a target on a masked
-            # class) as 0: xploss's documented 0·inf = 0.
+            # class) as 0: xploss's documented 0·inf = 0. A class index without
+            # smoothing reads the target's weight only (torch's semantics: the
+            # other classes' terms are not formed, so a NaN weight there is unread).
+            classes = ([y] if not probabilities and eps == 0 else range(n_classes))
             losses[i] = mpmath.fsum(mul0(w[c], term(q[c], p[c], rest[c], logp[c]))
-                                    for c in range(n_classes))
+                                    for c in classes)
     losses = losses.reshape(lead)
     return reduce(losses, reduction, None if probabilities else dens)
 
@@ -621,7 +624,10 @@ def _stirling(b):
 def poisson_nll_loss(x, t, log_input=True, full=False, eps=1e-8, reduction="mean"):
     def term(a, b):
         if log_input:
-            value = mpmath.exp(a) - (mpmath.mpf(0) if b == 0 else b * a)
+            if a == INF:  # e^x - y·x -> inf for a finite count; no limit for an infinite one
+                value = NAN if mpmath.isinf(b) else INF
+            else:
+                value = mpmath.exp(a) - (mpmath.mpf(0) if b == 0 else b * a)
         else:
             value = a - xlogy(b, a + mpf(eps))
         return value + _stirling(b) if full else value

@@ -213,7 +213,8 @@ EDGE_CASES = [
      ([-0.5], [INF]), {"reduction": "none", "full": True}, [INF]),
     # e^x - y·x: e^x is finite at x = 1e4 (beyond the range), y·x infinite.
     ("poisson_nll_loss: a logit beyond 2·log(max) and an infinite count",
-     xploss.poisson_nll_loss, ([1e4, 1e4], [INF, 1.0]), {"reduction": "none"}, [-INF, INF]),
+     xploss.poisson_nll_loss, ([1e4, 1e4, INF, INF, INF], [INF, 1.0, 3.0, 0.0, INF]),
+     {"reduction": "none"}, [-INF, INF, INF, INF, math.nan]),
     ("poisson_nll_loss: the mean of a term beyond the range and a -inf one",
      xploss.poisson_nll_loss, ([1e4, 5.0], [1.0, INF]), {}, -INF),
     ("softmax of a logit near max and one below it (no inf - inf inside)", xploss.softmax,

@@ -502,7 +502,9 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
     ``e^x`` may exceed finfo.max, the element is computed times ``2**-64``
     and reduced from there: ``'mean'`` and ``'sum'`` overflow only where
     their exact value does, and ``e^x - y·x`` with both beyond the range is
-    their difference, not NaN.
+    their difference, not NaN (``-inf`` for an infinite count, ``e^x`` being
+    finite). An infinite ``x`` gives the limit ``+inf`` for a finite count
+    and NaN for an infinite one (torch: NaN for every positive count).
 
     Examples
     --------
@@ -536,15 +538,17 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
         # e^x exceeds y·x for every finite y, where both would overflow (inf - inf):
         # the term is finite but beyond the range even times s. It stands as
         # finfo.max times s, so that a reduction is +inf unless another term is
-        # -inf (an infinite count); an infinite count here gives -inf (e^x finite),
-        # an infinite logit +inf.
+        # -inf (an infinite count); an infinite count here gives -inf (e^x finite).
+        # An infinite logit gives +inf, the limit, for a finite count, and NaN
+        # (no limit) for an infinite one.
         huge = x > 2.0 * log_max
         half = x > log_max
         xs = xp.where(huge, const(xp, 0.0, x), x)
         e = xp.exp(xp.where(half, xs * 0.5, xs))
         e_s = xp.where(half, (e * 2.0 ** -32) * (e * 2.0 ** -32), e * s)
         inf, neg_inf = const(xp, math.inf, x), const(xp, -math.inf, x)
-        beyond = xp.where(x == inf, inf, xp.where(t == inf, neg_inf, const(xp, big, x)))
+        beyond = xp.where(t == inf, xp.where(x == inf, const(xp, math.nan, x), neg_inf),
+                          xp.where(x == inf, inf, const(xp, big, x)))
         yx = mul0(xp, xp.where(huge, const(xp, 0.0, x), ts), xs)
         loss = xp.where(huge, xp.where(xp.isnan(t), t, beyond), e_s - yx)
     else:
