@@ -137,6 +137,15 @@ REDUCTION_CASES = [
      lambda: 1 + mpmath.hypot(2 * mpmath.mpf(0.9 * BIG) + 1e-6, 1e-6)
      - min(mpmath.hypot(mpmath.mpf(0.9 * BIG) + 1e-6, 1e-6 - mpmath.mpf(0.6 * BIG)),
            mpmath.hypot(1e-6 - mpmath.mpf(0.9 * BIG), 1e-6 - mpmath.mpf(0.6 * BIG)))),
+    ("BCE-with-logits: pos_weight x term beyond max, under a weight below 1",
+     xploss.binary_cross_entropy_with_logits, ([-10.0, 1.0], [1.0, 0.0]),
+     {"pos_weight": [1e308, 1.0], "weight": [0.01, 1.0]},
+     lambda: (mpmath.mpf(0.01) * mpmath.mpf(1e308) * mpmath.log1p(mpmath.exp(10))
+              + mpmath.log1p(mpmath.exp(1))) / 2),
+    ("BCE-with-logits: the same under a weight of 1e-300",
+     xploss.binary_cross_entropy_with_logits, ([-1e10], [1.0]),
+     {"pos_weight": [1e308], "weight": [1e-300], "reduction": "sum"},
+     lambda: mpmath.mpf(1e-300) * mpmath.mpf(1e308) * (1e10 + mpmath.log1p(mpmath.exp(-1e10)))),
     ("mape: a ratio beyond max, the mean of 64 not", xploss.mape_loss,
      ([1e306] + [0.0] * 63, [0.5] + [1.0] * 63), {},
      lambda: (100 * mpmath.mpf(1e306) / mpmath.mpf(0.5) + 63 * 100) / 64),

@@ -106,15 +106,21 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
     ``scale`` (powers of two in [scale_min, 1], per loss) marks losses
     computed times ``scale`` because the loss itself may overflow: the result
     is that of ``losses / scale``, reduced without overflowing on the way.
+    With ``weight`` too, the weights are ``weight / scale``: that product
+    overflows only where ``weight`` exceeds finfo.max·scale_min, and a scaled
+    loss is at least finfo.max/4·scale, so the weighted loss is then beyond
+    the range anyway (for weights of one sign).
     """
     if scale is not None:
         # Pre-scaled terms: the loss is losses / scale, an exact weight 1/scale.
         inverse = const(xp, 1.0, scale) / scale
         if reduction == "none":
-            return inverse * losses
+            return inverse * (losses if weight is None else mul0(xp, weight, losses))
         count = max(_count(losses, None), 1) if reduction == "mean" else 1
-        s, c, _ = _sums(xp, losses, None, inverse, weight_max=1.0 / scale_min)
-        return _unscale(xp, s, c, None, count=count)
+        if weight is None:
+            return _unscale(xp, *_sums(xp, losses, None, inverse, weight_max=1.0 / scale_min),
+                            count=count)
+        return _unscale(xp, *_sums(xp, losses, None, weight * inverse), count=count)
     if reduction == "none":
         return losses if weight is None else mul0(xp, weight, losses)
     if reduction == "sum":

@@ -75,16 +75,13 @@ def _binary_prepare(fname, input, target, weight=None, **extra):
     return xp, x, t
 
 
-def _bce_terms(xp, pair, t, pos_weight=None):
-    """p·t·softplus(-x) + (1 - t)·softplus(x): two non-negative terms, 0·inf = 0.
+def _bce_terms(xp, pair, t):
+    """t·softplus(-x) + (1 - t)·softplus(x): two non-negative terms, 0·inf = 0.
 
     ``pair`` is ``_softplus_pair(xp, x)``: (-log(1 - sigmoid(x)), -log(sigmoid(x))).
     """
     sp_pos, sp_neg = pair
-    positive = mul0(xp, t, sp_neg)
-    if pos_weight is not None:
-        positive = mul0(xp, pos_weight, positive)
-    return positive + mul0(xp, 1.0 - t, sp_pos)
+    return mul0(xp, t, sp_neg) + mul0(xp, 1.0 - t, sp_pos)
 
 
 def _bce_logits(xp, x, t):
@@ -157,14 +154,25 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
     _checks.reduction(fname, reduction)
     xp, x, t = _binary_prepare(fname, input, target, weight, pos_weight=pos_weight)
     invalid = _checks.probabilities(xp, fname, "target", t)
-    if pos_weight is None:
-        loss = _bce_logits(xp, x, t)
-    else:
-        loss = _bce_terms(xp, _softplus_pair(xp, x), t, _cast_like(xp, pos_weight, x))
     # The weight multiplies in the reduction, so a product beyond finfo.max does
     # not make a finite sum or mean inf.
     w = None if weight is None else _cast_like(xp, weight, x)
-    return reduce(xp, _nan_where(xp, invalid, loss), reduction, weight=w)
+    if pos_weight is None:
+        return reduce(xp, _nan_where(xp, invalid, _bce_logits(xp, x, t)), reduction, weight=w)
+    # pos_weight·t·softplus(-x) can exceed finfo.max where the weighted loss
+    # does not: such elements are computed times s = 2**-64 (their positive
+    # term is then at least finfo.max/4, so the other term's rounding there is
+    # negligible) and reduced as such.
+    pw = _cast_like(xp, pos_weight, x)
+    sp_pos, sp_neg = _softplus_pair(xp, x)
+    positive = mul0(xp, t, sp_neg)
+    one = const(xp, 1.0, x)
+    quarter = const(xp, float(xp.finfo(x.dtype).max) / 4, x)
+    over = positive > quarter / xp.maximum(xp.where(pw < 0, -pw, pw), one)
+    s = xp.where(over, const(xp, 2.0 ** -64, x), one)
+    loss = mul0(xp, pw, positive * s) + mul0(xp, 1.0 - t, sp_pos) * s
+    return reduce(xp, _nan_where(xp, invalid, loss), reduction, weight=w, scale=s,
+                  scale_min=2.0 ** -64)
 
 
 def binary_cross_entropy(input, target, /, *, weight=None, reduction="mean"):
