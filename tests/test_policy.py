@@ -224,6 +224,11 @@ EDGE_CASES = [
     ("poisson_nll_loss: a logit beyond 2·log(max) and an infinite count",
      xploss.poisson_nll_loss, ([1e4, 1e4, INF, INF, INF], [INF, 1.0, 3.0, 0.0, INF]),
      {"reduction": "none"}, [-INF, INF, INF, INF, math.nan]),
+    # x - y·log(x + eps) with y = inf: log(2e-8) < 0, so +inf (the rounding
+    # correction of x + eps must not meet the infinite count: inf - inf).
+    ("poisson_nll_loss, rate input: an infinite count", xploss.poisson_nll_loss,
+     ([1e-8, 1e-8], [INF, INF]), {"reduction": "none", "log_input": False, "full": True},
+     [INF, INF]),
     ("poisson_nll_loss: the mean of a term beyond the range and a -inf one",
      xploss.poisson_nll_loss, ([1e4, 5.0], [1.0, INF]), {}, -INF),
     ("softmax of a logit near max and one below it (no inf - inf inside)", xploss.softmax,

@@ -136,7 +136,10 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
 
     Infinite logits are exact limits: ``x = +inf`` with ``t = 1`` (and
     ``x = -inf`` with ``t = 0``) gives 0, the opposite label gives ``+inf``.
-    Deviations from torch: a ``'mean'`` over an empty input is 0, not NaN; a
+    Where the pos-weighted term exceeds finfo.max it is carried times
+    ``2**-64``, so a ``weight`` below 1 or a mean that brings the result back
+    into the range gives the finite value (up to a pos-weighted term of
+    ``2**64·finfo.max``). Deviations from torch: a ``'mean'`` over an empty input is 0, not NaN; a
     target outside [0, 1] gives NaN (torch uses it as given).
 
     Examples

@@ -560,7 +560,10 @@ def poisson_nll_loss(input, target, /, *, log_input=True, full=False, eps=1e-8,
         r_safe = xp.where(positive, r, one)
         correction = xp.where(positive, two_sum_error(xp, x, eps_c) / r_safe,
                               const(xp, 0.0, x))
-        loss = x * s - (_xlogy_like(fname, ts, r, log1p=False) + mul0(xp, ts, correction))
+        # (An infinite count takes its sign from log(s) alone: inf·correction
+        # could be inf of the other sign.)
+        ts_finite = xp.where(xp.isinf(ts), const(xp, 0.0, x), ts)
+        loss = x * s - (_xlogy_like(fname, ts, r, log1p=False) + mul0(xp, ts_finite, correction))
     if full:
         above = t > 1.0
         tf = xp.where(above, t, const(xp, 2.0, t))
