@@ -139,8 +139,9 @@ def binary_cross_entropy_with_logits(input, target, /, *, weight=None, pos_weigh
     Where the pos-weighted term exceeds finfo.max it is carried times
     ``2**-64``, so a ``weight`` below 1 or a mean that brings the result back
     into the range gives the finite value (up to a pos-weighted term of
-    ``2**64·finfo.max``). Deviations from torch: a ``'mean'`` over an empty input is 0, not NaN; a
-    target outside [0, 1] gives NaN (torch uses it as given).
+    ``2**64·finfo.max``). Deviations from torch: a ``'mean'`` over an empty
+    input is 0, not NaN; a target outside [0, 1] gives NaN (torch uses it as
+    given).
 
     Examples
     --------
@@ -548,8 +549,8 @@ def kl_div(input, target, /, *, reduction="mean", log_target=False):
     a NaN value; at any zero target optax's gradient with respect to the
     target is NaN); with ``log_target=True`` a ``-inf`` log-target does the
     same. NaN inputs still give NaN, and so does a negative target; a target
-    above 1 is used as given (the pointwise term of the KL divergence of non-negative
-    measures). Where the input nearly equals ``log t`` the term cancels:
+    above 1 is used as given (the pointwise term of the KL divergence of
+    non-negative measures). Where the input nearly equals ``log t`` the term cancels:
     it is accurate to a few ULP of :math:`t(|\log t| + |x|)`.
 
     Examples
