@@ -18,11 +18,17 @@ import math
 
 from ._support import amax, const, mul0, reduced_axes
 
-__all__ = ["mean", "reduce", "total"]
+__all__ = ["mean", "reduce", "scaled_mean", "total"]
 
 
 def _count(x, axis):
     return math.prod([x.shape[a] for a in reduced_axes(x, axis)])
+
+
+def _kept_shape(x, axis):
+    """The shape of a reduction of ``x`` along ``axis``."""
+    axes = reduced_axes(x, axis)
+    return tuple([d for i, d in enumerate(x.shape) if i not in axes])
 
 
 def _magnitude(xp, x, axis):
@@ -32,44 +38,71 @@ def _magnitude(xp, x, axis):
 
 
 def _sums(xp, x, axis, weight=None, weight_max=None):
-    """``(s, c, g)`` with ``sum(weight * x) = s * g / c`` (``0 * inf`` taken as
-    0): ``s`` sums ``c * weight * x``, with ``c`` as in the module docstring.
-    Where ``c`` applies and a weight exceeds 1, the weights are also divided by
-    their largest magnitude ``g``, so ``c * weight * x`` stays within
-    ``finfo.max / 2**k`` however large the weights are (``g`` is 1 elsewhere:
-    the products of moderate weights are not rounded twice). ``c`` and ``g``
-    are kept along ``axis``, None when there is nothing to scale. Undo the
-    scaling as ``(s / c) * g``: ``|s / c|`` is the exact value over ``g >= 1``.
+    """``(s, c, g)`` with ``sum(weight * x) = (s / c) * g`` (``0 * inf`` taken
+    as 0), ``c`` and ``g`` powers of two kept along ``axis``, or None when there
+    is nothing to scale. Unweighted, ``s`` sums ``c * x`` with ``c`` as in the
+    module docstring (``g`` is None).
 
     ``weight_max`` (a power of two) says that the weights are powers of two in
     [1, weight_max]: ``c`` then also covers ``weight_max``, with no pass over
-    the weights (their products are exact)."""
+    the weights (their products are exact). Other weights go to
+    :func:`_weighted_sums`."""
     n = _count(x, axis)
     if n == 0 or (n == 1 and weight is None):
         return xp.sum(x if weight is None else mul0(xp, weight, x), axis=axis), None, None
     scale = 2.0 ** -math.ceil(math.log2(n))
     limit = float(xp.finfo(x.dtype).max) * scale
     one = const(xp, 1.0, x)
-    bound = _magnitude(xp, x, axis)
     if weight is None:
-        c = xp.where(bound > limit, const(xp, scale, x), one)
+        c = xp.where(_magnitude(xp, x, axis) > limit, const(xp, scale, x), one)
         return xp.sum(x * c, axis=axis), c, None
     if weight_max is not None and scale / weight_max >= float(xp.finfo(x.dtype).smallest_normal):
         scale, limit = scale / weight_max, limit / weight_max
-        c = xp.where(bound > limit, const(xp, scale, x), one)
+        c = xp.where(_magnitude(xp, x, axis) > limit, const(xp, scale, x), one)
         return xp.sum((weight * c) * x, axis=axis), c, None
-    # max|weight| · max|x| > limit, without overflowing the product.
-    wb = _magnitude(xp, weight, axis)
-    large = wb > 1.0
-    # (An infinite loss under zero weights only is not big: 0·inf = 0.)
-    big = xp.where(large, bound > limit / xp.where(large, wb, one),
-                   mul0(xp, xp.where(large, one, wb), bound) > limit)
-    c = xp.where(big, const(xp, scale, x), one)
-    g = xp.where(big & large, wb, one)
-    # Over g/4, not g: a compiler may divide by g as a product with 1/g, which
-    # is subnormal (flushed to 0) for g near finfo.max; 4/g is normal.
-    w = (weight / (g * 0.25)) * (c * 0.25)
-    return xp.sum(mul0(xp, w, x), axis=axis), c, g
+    return _weighted_sums(xp, x, axis, weight, n)
+
+
+def _weighted_sums(xp, x, axis, weight, n):
+    """:func:`_sums` for arbitrary weights: the scale follows the largest
+    product, not the largest weight times the largest term (a weight near
+    finfo.max on a zero term beside a tiny weight made every product vanish).
+
+    A product ``w·x`` beyond ``finfo.max / 2**k`` (``2**k >= n``) is big. With
+    none, the products are summed as they are, each rounded once. With one,
+    each is summed as ``(w·2**-a)·(x·2**-b)``, ``a + b = K`` large enough that
+    ``n`` of them sum to a finite value however large ``w`` and ``x`` are:
+    the factors of a finite big product exceed ``2**-k``, so they scale
+    exactly; a smaller product may lose its subnormal part, below
+    ``2**(K - emin)`` in the units of the result, which a big term outweighs
+    by ``2**(emax - 2k)`` or more. Infinite terms are summed apart, as
+    w·inf (a scaled weight could underflow to 0 beside them); an
+    infinite weight on a term below ``2**(b + emin)`` (scaled to 0) gives NaN
+    where a big product is present. ``s·2**K`` is returned as ``c = 2**-b``,
+    ``g = 2**a``.
+    """
+    info = xp.finfo(x.dtype)
+    k = math.ceil(math.log2(n))
+    limit = float(info.max) * 2.0 ** -k
+    big_k = k + math.ceil(math.log2(float(info.max))) + 1
+    a = big_k // 2
+    b = big_k - a
+    # An infinite term under a zero weight is 0 (mul0's convention).
+    x = xp.where((weight == 0) & xp.isinf(x), const(xp, 0.0, x), x)
+    top = float(info.max)
+    x_finite = xp.clip(x, -top, top)
+    # The infinite terms apart, signed by their weights (finite x give 0).
+    infinite = xp.sum(xp.clip(weight, -top, top) * (x - x_finite), axis=axis, keepdims=True)
+    largest = amax(xp, xp.abs((weight * 2.0 ** -a) * (x_finite * 2.0 ** -b)), axis,
+                   keepdims=True)
+    # (A NaN counts as big: nothing may overflow beside it.)
+    big = ~(largest <= limit * 2.0 ** -big_k)
+    one = const(xp, 1.0, x)
+    c = xp.where(big, const(xp, 2.0 ** -b, x), one)
+    s = xp.sum((weight * xp.where(big, const(xp, 2.0 ** -a, x), one)) * (x_finite * c),
+               axis=axis, keepdims=True) + infinite
+    g = xp.where(big, const(xp, 2.0 ** a, x), one)
+    return xp.reshape(s, _kept_shape(x, axis)), c, g
 
 
 def _unscale(xp, s, c, g, count=1):
@@ -91,6 +124,20 @@ def mean(xp, x, axis=None, *, count=None, weight=None):
     terms, ``weight`` to 1), finite wherever the exact value is; an empty mean is 0."""
     count = max(_count(x, axis), 1) if count is None else count
     return _unscale(xp, *_sums(xp, x, axis, weight), count=count)
+
+
+def scaled_mean(xp, x, axis, *, weight):
+    """The weighted mean of :func:`mean` along ``axis`` as ``(v, scale,
+    scale_min)``, ``v`` the mean times ``scale`` (powers of two in
+    ``[scale_min, 1]``): a per-sample mean whose weights may take it beyond
+    finfo.max, for :func:`reduce` (``scale=``, ``scale_min=``) to reduce
+    without overflowing where the batch's mean is finite."""
+    count = max(_count(x, axis), 1)
+    s, c, g = _sums(xp, x, axis, weight)
+    if g is None:
+        return _unscale(xp, s, c, None, count=count), None, None
+    big_k = math.ceil(math.log2(count)) + math.ceil(math.log2(float(xp.finfo(x.dtype).max))) + 1
+    return _unscale(xp, s, c, None, count=count), 1.0 / xp.reshape(g, s.shape), 2.0 ** -(big_k // 2)
 
 
 def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
@@ -116,11 +163,11 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
         inverse = const(xp, 1.0, scale) / scale
         if reduction == "none":
             return inverse * (losses if weight is None else mul0(xp, weight, losses))
-        count = max(_count(losses, None), 1) if reduction == "mean" else 1
-        if weight is None:
+        if weight is None and normalizer is None:
+            count = max(_count(losses, None), 1) if reduction == "mean" else 1
             return _unscale(xp, *_sums(xp, losses, None, inverse, weight_max=1.0 / scale_min),
                             count=count)
-        return _unscale(xp, *_sums(xp, losses, None, weight * inverse), count=count)
+        weight = inverse if weight is None else weight * inverse
     if reduction == "none":
         return losses if weight is None else mul0(xp, weight, losses)
     if reduction == "sum":
@@ -130,10 +177,10 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
     numerator, c_numerator, g = _sums(xp, losses, None, weight)
     denominator, c_denominator, _ = _sums(xp, normalizer, None)
     one = const(xp, 1.0, denominator)
-    ratio = numerator / xp.where(denominator == 0, one, denominator)
-    # The sums are scaled by powers of two: their ratio is rescaled exactly
-    # (|ratio * c_d / c_n| is the exact value over g >= 1).
+    # The sums are scaled by powers of two, undone exactly: the numerator is
+    # rescaled before the division (a big numerator's s is small, and would
+    # underflow over a large denominator), and g (>= 1) multiplies last.
     c_d = one if c_denominator is None else xp.reshape(c_denominator, ())
     c_n = one if c_numerator is None else xp.reshape(c_numerator, ())
-    ratio = ratio * (c_d / c_n)
+    ratio = (numerator * (c_d / c_n)) / xp.where(denominator == 0, one, denominator)
     return ratio if g is None else ratio * xp.reshape(g, ())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._reductions import mean, reduce
+from ._reductions import mean, reduce, scaled_mean
 from ._support import amax, compute_dtype, const, device, namespace, two_sum_error
 from .classification import (
     _bce_terms,
@@ -180,8 +180,12 @@ def multilabel_soft_margin_loss(input, target, /, *, weight=None, reduction="mea
     invalid = xp.any(_checks.probabilities(xp, fname, "target", y), axis=-1)
     terms = _bce_terms(xp, _softplus_pair(xp, x), y)
     w = None if weight is None else xp.astype(weight, x.dtype)
-    per_sample = mean(xp, terms, axis=-1, weight=w)
-    return reduce(xp, _nan_where(xp, invalid, per_sample), reduction)
+    if w is None:
+        return reduce(xp, _nan_where(xp, invalid, mean(xp, terms, axis=-1)), reduction)
+    # Weights near finfo.max may take a sample's mean beyond it: kept scaled.
+    per_sample, scale, scale_min = scaled_mean(xp, terms, -1, weight=w)
+    return reduce(xp, _nan_where(xp, invalid, per_sample), reduction, scale=scale,
+                  scale_min=scale_min)
 
 
 def _hinge_margins(fname, input, target, reduction):
@@ -375,8 +379,13 @@ def multi_margin_loss(input, target, /, *, p=1, margin=1.0, weight=None, reducti
     if p == 2:
         terms = terms * terms
     w_target = None if w is None else xp.sum(xp.where(onehot, w, zero), axis=-1, keepdims=True)
-    loss = mean(xp, terms, axis=-1, weight=w_target)
-    return reduce(xp, _nan_where(xp, ~in_range, loss), reduction)
+    if w_target is None:
+        return reduce(xp, _nan_where(xp, ~in_range, mean(xp, terms, axis=-1)), reduction)
+    # As in multilabel_soft_margin_loss: a class weight may take a sample's
+    # mean beyond finfo.max, kept scaled for the batch's reduction.
+    loss, scale, scale_min = scaled_mean(xp, terms, -1, weight=w_target)
+    return reduce(xp, _nan_where(xp, ~in_range, loss), reduction, scale=scale,
+                  scale_min=scale_min)
 
 
 def multilabel_margin_loss(input, target, /, *, reduction="mean"):

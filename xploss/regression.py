@@ -54,8 +54,8 @@ def _weighted_mean(xp, loss, w, reduction):
 def _halved_residual(xp, a, b):
     """``(d, scale)`` with ``d = (a - b)·scale`` rounded once and ``scale`` 1, or
     1/2 where ``a - b`` itself overflows (operands of opposite signs near
-    finfo.max): losses linear in the residual divide by ``scale`` last, so they
-    overflow only where their exact value does."""
+    finfo.max): the losses pass ``scale`` to :func:`reduce`, so they overflow
+    only where their exact value does."""
     d = a - b
     over = ~xp.isfinite(d) & xp.isfinite(a) & xp.isfinite(b)
     zero = const(xp, 0.0, d)
@@ -131,15 +131,27 @@ def _abs(xp, d):
     return xp.where(d > 0, d, xp.where(d < 0, -d, const(xp, 0.0, d) * d))
 
 
-def _huber(xp, d, delta):
-    """0.5·d² for |d| < delta, else delta·(|d| - delta/2): no cancellation, since
-    |d| - delta/2 >= |d|/2 on that branch."""
-    # abs's derivative at 0 differs between libraries, but |d| only enters the
-    # linear branch, which d = 0 never takes: the plain abs is safe here.
-    a = xp.abs(d)
-    inside = a < delta
-    d_in = xp.where(inside, d, const(xp, 0.0, d))
-    return xp.where(inside, 0.5 * (d_in * d_in), delta * (a - 0.5 * delta))
+def _half_residual(x, t):
+    """``(x - y)/2``, which cannot overflow (``x - y`` itself overflows for
+    operands of opposite signs near finfo.max); exact except where ``x`` or
+    ``y`` is subnormal (a lost last bit, below which the quadratic losses
+    that use it underflow anyway)."""
+    return x * 0.5 - t * 0.5
+
+
+def _huber_half(xp, h, delta):
+    """Half the Huber loss of the residual ``d = 2h``: ``h²`` for ``|h| <
+    delta/2``, else ``delta·(|h| - delta/4)`` (no cancellation: ``|h| -
+    delta/4 >= |h|/2`` there). Each step is the full loss's times 1/2, so the
+    roundings are the same; a loss beyond finfo.max is finite here, and the
+    reduction then doubles a sum or mean that overflows only where its exact
+    value does."""
+    # abs's derivative at 0 differs between libraries, but |h| only enters the
+    # linear branch, which h = 0 never takes: the plain abs is safe here.
+    a = xp.abs(h)
+    inside = a < 0.5 * delta
+    h_in = xp.where(inside, h, const(xp, 0.0, h))
+    return xp.where(inside, h_in * h_in, delta * (a - 0.25 * delta))
 
 
 def huber_loss(input, target, /, *, delta=1.0, weight=None, reduction="mean"):
@@ -183,8 +195,7 @@ def huber_loss(input, target, /, *, delta=1.0, weight=None, reduction="mean"):
         msg = f"{fname}: 'delta' must be > 0, got {delta!r}"
         raise ValueError(msg)
     xp, x, t, w = _prepare(fname, input, target, reduction, weight)
-    loss = _huber(xp, x - t, delta)
-    return reduce(xp, loss, reduction, weight=w)
+    return 2.0 * reduce(xp, _huber_half(xp, _half_residual(x, t), delta), reduction, weight=w)
 
 
 def smooth_l1_loss(input, target, /, *, beta=1.0, reduction="mean"):
@@ -225,14 +236,15 @@ def smooth_l1_loss(input, target, /, *, beta=1.0, reduction="mean"):
         msg = f"{fname}: 'beta' must be >= 0, got {beta!r}"
         raise ValueError(msg)
     xp, x, t, _ = _prepare(fname, input, target, reduction)
-    d = x - t
     if beta == 0:
-        return reduce(xp, _abs(xp, d), reduction)
-    a = xp.abs(d)  # as in _huber: |d| only enters the branch that d = 0 never takes
-    inside = a < beta
-    d_in = xp.where(inside, d, const(xp, 0.0, d))
-    loss = xp.where(inside, (0.5 * (d_in * d_in)) / beta, a - 0.5 * beta)
-    return reduce(xp, loss, reduction)
+        return reduce(xp, _abs(xp, x - t), reduction)
+    # Huber's loss over beta, in halves as there.
+    h = _half_residual(x, t)
+    a = xp.abs(h)
+    inside = a < 0.5 * beta
+    h_in = xp.where(inside, h, const(xp, 0.0, h))
+    loss = xp.where(inside, (h_in * h_in) / beta, a - 0.25 * beta)
+    return 2.0 * reduce(xp, loss, reduction)
 
 
 def log_cosh_loss(input, target, /, *, reduction="mean"):
@@ -264,7 +276,10 @@ def log_cosh_loss(input, target, /, *, reduction="mean"):
     Array([5.e-11, 1.e+30], dtype=array_api_strict.float64)
     """
     xp, x, t, _ = _prepare("log_cosh_loss", input, target, reduction)
-    return reduce(xp, _log_cosh(xp, x - t), reduction)
+    d, scale = _halved_residual(xp, x, t)
+    # A halved residual exceeds finfo.max/4, where log cosh(2h)/2 = |h| - log(2)/2
+    # rounds to |h| = log_cosh(h): the loss is the same function of d either way.
+    return reduce(xp, _log_cosh(xp, d), reduction, scale=scale, scale_min=0.5)
 
 
 def quantile_loss(input, target, /, *, quantile=0.5, reduction="mean"):
@@ -310,8 +325,8 @@ def quantile_loss(input, target, /, *, quantile=0.5, reduction="mean"):
         raise ValueError(msg)
     xp, x, t, _ = _prepare(fname, input, target, reduction)
     r, scale = _halved_residual(xp, t, x)
-    loss = xp.where(r >= 0, quantile * r, (quantile - 1.0) * r) / scale
-    return reduce(xp, loss, reduction)
+    loss = xp.where(r >= 0, quantile * r, (quantile - 1.0) * r)
+    return reduce(xp, loss, reduction, scale=scale, scale_min=0.5)
 
 
 def mape_loss(input, target, /, *, reduction="mean"):
