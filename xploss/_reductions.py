@@ -63,6 +63,14 @@ def _sums(xp, x, axis, weight=None, weight_max=None):
     return _weighted_sums(xp, x, axis, weight, n)
 
 
+def _split(xp, x, n):
+    """``(a, b)`` of :func:`_weighted_sums` for ``n`` terms of ``x``'s dtype:
+    ``a + b = K = k + emax + 1``, ``2**k >= n``, so that ``n`` products of
+    magnitude up to finfo.max² sum to a finite value times ``2**-K``."""
+    big_k = math.ceil(math.log2(n)) + math.ceil(math.log2(float(xp.finfo(x.dtype).max))) + 1
+    return big_k // 2, big_k - big_k // 2
+
+
 def _weighted_sums(xp, x, axis, weight, n):
     """:func:`_sums` for arbitrary weights: the scale follows the largest
     product, not the largest weight times the largest term (a weight near
@@ -82,11 +90,9 @@ def _weighted_sums(xp, x, axis, weight, n):
     ``g = 2**a``.
     """
     info = xp.finfo(x.dtype)
-    k = math.ceil(math.log2(n))
-    limit = float(info.max) * 2.0 ** -k
-    big_k = k + math.ceil(math.log2(float(info.max))) + 1
-    a = big_k // 2
-    b = big_k - a
+    limit = float(info.max) * 2.0 ** -math.ceil(math.log2(n))
+    a, b = _split(xp, x, n)
+    big_k = a + b
     # An infinite term under a zero weight is 0 (mul0's convention).
     x = xp.where((weight == 0) & xp.isinf(x), const(xp, 0.0, x), x)
     top = float(info.max)
@@ -136,8 +142,8 @@ def scaled_mean(xp, x, axis, *, weight):
     s, c, g = _sums(xp, x, axis, weight)
     if g is None:
         return _unscale(xp, s, c, None, count=count), None, None
-    big_k = math.ceil(math.log2(count)) + math.ceil(math.log2(float(xp.finfo(x.dtype).max))) + 1
-    return _unscale(xp, s, c, None, count=count), 1.0 / xp.reshape(g, s.shape), 2.0 ** -(big_k // 2)
+    return (_unscale(xp, s, c, None, count=count), 1.0 / xp.reshape(g, s.shape),
+            2.0 ** -_split(xp, x, count)[0])
 
 
 def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,

@@ -139,18 +139,21 @@ def _half_residual(x, t):
     return x * 0.5 - t * 0.5
 
 
-def _huber_half(xp, h, delta):
+def _huber_half(xp, h, delta, *, smooth=False):
     """Half the Huber loss of the residual ``d = 2h``: ``h²`` for ``|h| <
     delta/2``, else ``delta·(|h| - delta/4)`` (no cancellation: ``|h| -
-    delta/4 >= |h|/2`` there). Each step is the full loss's times 1/2, so the
-    roundings are the same; a loss beyond finfo.max is finite here, and the
-    reduction then doubles a sum or mean that overflows only where its exact
-    value does."""
+    delta/4 >= |h|/2`` there); with ``smooth``, half the smooth L1 loss (that
+    over ``delta``, each branch divided once). Each step is the full loss's
+    times 1/2, so the roundings are the same; a loss beyond finfo.max is
+    finite here, and the reduction then doubles a sum or mean that overflows
+    only where its exact value does."""
     # abs's derivative at 0 differs between libraries, but |h| only enters the
     # linear branch, which h = 0 never takes: the plain abs is safe here.
     a = xp.abs(h)
     inside = a < 0.5 * delta
     h_in = xp.where(inside, h, const(xp, 0.0, h))
+    if smooth:
+        return xp.where(inside, (h_in * h_in) / delta, a - 0.25 * delta)
     return xp.where(inside, h_in * h_in, delta * (a - 0.25 * delta))
 
 
@@ -238,12 +241,7 @@ def smooth_l1_loss(input, target, /, *, beta=1.0, reduction="mean"):
     xp, x, t, _ = _prepare(fname, input, target, reduction)
     if beta == 0:
         return reduce(xp, _abs(xp, x - t), reduction)
-    # Huber's loss over beta, in halves as there.
-    h = _half_residual(x, t)
-    a = xp.abs(h)
-    inside = a < 0.5 * beta
-    h_in = xp.where(inside, h, const(xp, 0.0, h))
-    loss = xp.where(inside, (h_in * h_in) / beta, a - 0.25 * beta)
+    loss = _huber_half(xp, _half_residual(x, t), beta, smooth=True)
     return 2.0 * reduce(xp, loss, reduction)
 
 
