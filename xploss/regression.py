@@ -141,20 +141,29 @@ def _half_residual(x, t):
 
 def _huber_half(xp, h, delta, *, smooth=False):
     """Half the Huber loss of the residual ``d = 2h``: ``h²`` for ``|h| <
-    delta/2``, else ``delta·(|h| - delta/4)`` (no cancellation: ``|h| -
-    delta/4 >= |h|/2`` there); with ``smooth``, half the smooth L1 loss (that
-    over ``delta``, each branch divided once). Each step is the full loss's
-    times 1/2, so the roundings are the same; a loss beyond finfo.max is
-    finite here, and the reduction then doubles a sum or mean that overflows
-    only where its exact value does."""
-    # abs's derivative at 0 differs between libraries, but |h| only enters the
-    # linear branch, which h = 0 never takes: the plain abs is safe here.
+    delta/2``, else ``delta·(|h| - delta/4)``; with ``smooth``, half the
+    smooth L1 loss: ``h²/delta``, else ``|h| - delta/4``. A loss beyond
+    finfo.max is finite here, and the reduction then doubles a sum or mean
+    that overflows only where its exact value does.
+
+    Both branches are one product of ``m = min(|h|, delta/2)``: Huber is
+    ``(2m)·(|h| - m/2)``, which is ``(2|h|)·(|h|/2)`` inside and
+    ``delta·(|h| - delta/4)`` outside, with the same single roundings as each
+    branch alone (the halvings and doublings are exact); smooth L1 is ``(|h| -
+    m) + m·(m/delta)``, exactly ``0 + |h|·(|h|/delta)`` inside and ``(|h| -
+    delta/2) + delta/4`` outside (no cancellation: both terms are >= 0). A NaN
+    residual stays NaN through ``|h|``. ``m`` is a select, not a ``clip``:
+    outside, the cotangent reaching ``m`` (about ``2|h|``) can overflow, and
+    a clip's zero derivative times it is NaN in some autodiffs.
+    """
+    # abs's derivative at 0 differs between libraries, but it is multiplied
+    # by 2|h| = 0 (inside) there.
     a = xp.abs(h)
-    inside = a < 0.5 * delta
-    h_in = xp.where(inside, h, const(xp, 0.0, h))
+    half_delta = const(xp, 0.5 * delta, h)
+    m = xp.where(a < 0.5 * delta, a, half_delta)
     if smooth:
-        return xp.where(inside, (h_in * h_in) / delta, a - 0.25 * delta)
-    return xp.where(inside, h_in * h_in, delta * (a - 0.25 * delta))
+        return (a - m) + m * (m / delta)
+    return (m + m) * (a - m * 0.5)
 
 
 def huber_loss(input, target, /, *, delta=1.0, weight=None, reduction="mean"):
