@@ -102,6 +102,12 @@ def machine(settings: dict[str, str]) -> dict[str, str]:
         "os": platform.platform(),
         "python": platform.python_version(),
     }
+    # glibc's malloc returns freed memory above these thresholds to the OS, so
+    # eager code with many input-sized temporaries pays page faults on every
+    # call; the settings in force are part of what the numbers depend on.
+    tuning = [f"{k}={v}" for k, v in sorted(os.environ.items())
+              if k.startswith("MALLOC_") or k == "LD_PRELOAD"]
+    info["allocator"] = ", ".join(tuning) or "default (no MALLOC_* settings, no LD_PRELOAD)"
     for lib in LIBRARIES:
         try:
             info[lib] = importlib.metadata.version(lib)

@@ -143,12 +143,15 @@ def _shifted(xp, x, axis):
     b = -m_safe
     x_first = a < -xp.where(m_safe < 0, -m_safe, m_safe)
     p, q = xp.where(x_first, a, b), xp.where(x_first, b, a)
+    del a, x_first  # input-sized temporaries are released as soon as they are spent
     d = p + q
     err = q - (d - p)
+    del p, q
     # Non-plain elements: maxima give d = 0; masked and far elements give -inf; in
     # a row whose maximum is +inf every finite element is masked by comparison.
     # NaN elements stay NaN.
     d = xp.where(plain, d, xp.where(is_max, zero, xp.where(xp.isnan(x), x, neg_inf)))
+    del plain
     e = xp.exp(d)
     e = e + e * err
     if axis:
@@ -223,9 +226,9 @@ def _cross_terms(xp, x, q, sh):
     far = _far(xp, x, sh)
     terms = mul0(xp, q, -_log_p(xp, x, sh))
     zero = const(xp, 0.0, x)
-    m_far = xp.where(far, m, zero)
-    x_far = xp.where(far, x, zero)
-    return xp.where(far, q * xp.log1p(u) + (q * m_far - q * x_far), terms)
+    # (Inline, so that each input-sized temporary is released once spent.)
+    far_terms = q * xp.log1p(u) + (q * xp.where(far, m, zero) - q * xp.where(far, x, zero))
+    return xp.where(far, far_terms, terms)
 
 
 def _normalize_axis(fname, ndim, axis):
