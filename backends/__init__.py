@@ -9,6 +9,9 @@ suite and the tests ask:
 * how to differentiate a scalar function with respect to one argument;
 * how to compile a function (``jax.jit``, ``torch.compile(fullgraph=True)``).
 
+``xploss.backends.peers`` holds the peer libraries' own losses, which the
+conformance report measures beside xploss.
+
 Design rules: an adapter imports its library only when asked for one of the
 above; nothing here is imported by ``xploss`` itself; adding a library is one
 class and one line in ``ADAPTERS``.

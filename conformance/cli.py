@@ -10,6 +10,7 @@ import time
 from xploss import backends
 
 from . import load_catalog
+from .report import html_report, peer_curves
 from .suite import prepare, run
 
 
@@ -21,12 +22,22 @@ def _parser():
                     "agreement, finite gradients, compiled = eager, output metadata).")
     p.add_argument("--backend", action="append", help="limit to this backend (repeatable)")
     p.add_argument("--function", action="append", help="limit to this function (repeatable)")
+    p.add_argument("--device", action="append",
+                   help="limit to targets whose device label starts with this, e.g. cpu, "
+                        "cuda, cuda:1, device1 (repeatable)")
     p.add_argument("--dtype", action="append", help="limit to this dtype (repeatable)")
-    p.add_argument("--quick", action="store_true",
-                   help="float64/float32 only, and one compiled case per cell")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="float64/float32 only, and one compiled case per cell")
+    mode.add_argument("--full", action="store_true",
+                      help="every dtype and every case compiled (the default)")
     p.add_argument("--json", metavar="PATH", help="write the full results as JSON")
     p.add_argument("--markdown", metavar="PATH",
                    help="write the matrix as a Markdown table (function x backend)")
+    p.add_argument("--report", metavar="PATH",
+                   help="write an HTML report: the matrix, and per function the error "
+                        "against input magnitude on each backend and each installed peer "
+                        "library (torch.nn.functional, jax.nn/optax, keras)")
     p.add_argument("-v", "--verbose", action="store_true", help="print every failure in full")
     return p
 
@@ -95,6 +106,13 @@ def main(argv=None):
         return 2
     skipped = prepare(args.backend)
     targets = backends.targets(args.backend)
+    if args.device:
+        targets = [t for t in targets if any(t.label.startswith(d) for d in args.device)]
+        for d in args.device:
+            if not any(t.label.startswith(d) for t in targets):
+                skipped[f"device {d}"] = "no installed backend has it"
+                print(f"xploss-conformance: no installed backend has device {d}",
+                      file=sys.stderr)
     if not targets:
         print("xploss-conformance: no backend available", file=sys.stderr)
         return 2
@@ -129,5 +147,10 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report.as_dict(), fh, indent=1)
+    if args.report:
+        entries = [registry[n] for n in names]
+        with open(args.report, "w", encoding="utf-8") as fh:
+            fh.write(html_report(report, entries, peer_curves(entries)))
+        print(f"report: {args.report}")
     print("PASSED" if report.passed else "FAILED")
     return 0 if report.passed else 1

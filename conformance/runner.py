@@ -33,7 +33,7 @@ import numpy as np
 
 from .registry import Entry, as_float_args
 
-__all__ = ["CellResult", "agreement", "run_cell", "ulp_errors"]
+__all__ = ["CellResult", "agreement", "input_magnitude", "run_cell", "ulp_errors"]
 
 # Format constants for the result dtypes: (eps, smallest normal). bfloat16 is
 # not a NumPy dtype; its values follow from its 8-bit exponent, 8-bit significand.
@@ -64,6 +64,8 @@ class CellResult:
     compiled: str = "n/a"
     failures: list = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
+    #: Per case: (largest |input| of each result element, its error in ULP), for plots.
+    errors: dict = field(default_factory=dict)
     seconds: float = 0.0
     flushes_subnormals: bool = False
 
@@ -186,8 +188,11 @@ def _held(target, arrays, case):
 
 
 def _held_kwargs(target, kwargs):
+    """The options as the reference takes them: arrays as float64 NumPy
+    (``target`` None: they are NumPy arrays already)."""
+    to_numpy = np.asarray if target is None else target.backend.to_numpy
     return {k: (v if isinstance(v, (str, int, float, tuple, type(None)))
-                else target.backend.to_numpy(v).astype(np.float64))
+                else to_numpy(v).astype(np.float64))
             for k, v in kwargs.items()}
 
 
@@ -305,6 +310,7 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
         bound = bound_of(case)
         worst = float(np.max(err)) if err.size else 0.0
         cell.outputs[case.name] = (result, hi, scale, bound)
+        cell.errors[case.name] = (input_magnitude(held, hi.shape), err)
         if worst > cell.worst_ulp or not cell.worst_case:
             cell.worst_ulp, cell.worst_case = max(worst, cell.worst_ulp), case.name
         if worst > bound:
@@ -325,6 +331,29 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
         cell.grad = "ok" if all(grad_status) else "FAIL"
     cell.seconds = time.perf_counter() - start
     return cell
+
+
+def input_magnitude(held, shape):
+    """For each result element, the largest finite |input| it depends on (0 if
+    none): an argument of the result's shape (or broadcast to it) element by
+    element, one whose leading axes are the result's (a row per result) by row,
+    any other as a whole."""
+    mag = np.zeros(shape)
+    for a in held:
+        if not _is_float_array(a):
+            continue
+        with np.errstate(invalid="ignore"):
+            m = np.where(np.isfinite(a), np.abs(a), 0.0)
+        try:
+            m = np.broadcast_to(m, shape)
+        except ValueError:
+            rows = len(shape)
+            if m.ndim > rows and m.shape[:rows] == tuple(shape):
+                m = np.max(m, axis=tuple(range(rows, m.ndim)), initial=0.0)
+            else:
+                m = np.max(m, initial=0.0)
+        mag = np.maximum(mag, m)
+    return mag
 
 
 def flush_threshold(target, dtype):

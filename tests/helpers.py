@@ -7,6 +7,14 @@ from numpy.testing import assert_allclose
 RTOL, ATOL = 1e-10, 1e-12  # losses and gradients against an oracle, float64
 
 
+def naive_softplus(x):
+    """The textbook log(1 + e^x), which overflows and underflows: a planted bug."""
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(x)
+    return xp.log(1.0 + xp.exp(x))
+
+
 def to_numpy(a):
     if hasattr(a, "detach"):  # a torch tensor
         return a.detach().cpu().numpy()
