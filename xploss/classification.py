@@ -279,15 +279,23 @@ def _class_prepare(fname, input, target, weight, axis, reduction, label_smoothin
     dtype = compute_dtype(xp, input.dtype)
     if probabilities:
         dtype = compute_dtype(xp, result_dtype(xp, input, target))
-    x = xp.moveaxis(input, axis, -1)
+    x = _classes_last(xp, input, axis)
     x = x if x.dtype == dtype else xp.astype(x, dtype)
     return xp, x, _cast_like(xp, weight, x), probabilities, axis
+
+
+def _classes_last(xp, a, axis):
+    """``a`` with its class axis moved last (``permute_dims``: ``moveaxis`` has
+    no batching rule under ``torch.func.vmap``)."""
+    if axis == a.ndim - 1:
+        return a
+    return xp.permute_dims(a, (*[i for i in range(a.ndim) if i != axis], axis))
 
 
 def _probability_rows(xp, fname, target, axis, dtype):
     """Probability targets with the class axis last, in ``dtype``, and the rows
     holding a value outside [0, 1] (NaN results)."""
-    q = xp.moveaxis(target, axis, -1)
+    q = _classes_last(xp, target, axis)
     q = q if q.dtype == dtype else xp.astype(q, dtype)
     return q, xp.any(_checks.probabilities(xp, fname, "target", q), axis=-1)
 
