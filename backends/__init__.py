@@ -7,7 +7,8 @@ suite and the tests ask:
 * which devices it has, and which floating dtypes each device supports;
 * how to build an array from NumPy data on a device, and read one back;
 * how to differentiate a scalar function with respect to one argument;
-* how to compile a function (``jax.jit``, ``torch.compile(fullgraph=True)``).
+* how to compile a function (``jax.jit``, ``torch.compile(fullgraph=True)``);
+* how to vectorise one over a leading batch axis (``jax.vmap``, ``torch.func.vmap``).
 
 ``xploss.backends.peers`` holds the peer libraries' own losses, which the
 conformance report measures beside xploss.
@@ -60,6 +61,7 @@ class Backend:
     module: str = ""
     differentiable = False
     compilable = False
+    vmappable = False
     #: The kinds of device the adapter finds (documentation: the support matrix).
     device_kinds: tuple[str, ...] = ("cpu",)
     #: The floating dtypes it supports (a device may support fewer: ``dtypes``).
@@ -113,6 +115,11 @@ class Backend:
         msg = f"{self.name} has no compiler"
         raise NotImplementedError(msg)
 
+    def vmap(self, fn):
+        """``fn`` mapped over axis 0 of every argument."""
+        msg = f"{self.name} has no vectorising map"
+        raise NotImplementedError(msg)
+
     def prepare(self) -> None:
         """Library settings a conformance run needs (called once, by the runner)."""
 
@@ -154,7 +161,7 @@ class ArrayApiStrictBackend(Backend):
 
 class TorchBackend(Backend):
     name = module = "torch"
-    differentiable = compilable = True
+    differentiable = compilable = vmappable = True
     device_kinds = ("cpu", "cuda", "mps")
     float_dtypes = FLOAT_DTYPES
 
@@ -205,10 +212,13 @@ class TorchBackend(Backend):
         self.lib._dynamo.reset()
         return self.lib.compile(fn, fullgraph=True, dynamic=False)
 
+    def vmap(self, fn):
+        return self.lib.func.vmap(fn)
+
 
 class JaxBackend(Backend):
     name = module = "jax"
-    differentiable = compilable = True
+    differentiable = compilable = vmappable = True
     device_kinds = ("cpu", "gpu", "tpu")
     float_dtypes = FLOAT_DTYPES
 
@@ -244,6 +254,9 @@ class JaxBackend(Backend):
 
     def compile(self, fn):
         return self.lib.jit(fn)
+
+    def vmap(self, fn):
+        return self.lib.vmap(fn)
 
 
 class CuPyBackend(Backend):

@@ -12,7 +12,10 @@ each of its cases the runner checks:
 * gradients (differentiable backends, float32/float64): finite for every
   differentiable argument of every case whose exact value is finite;
 * compilation (``jax.jit``, ``torch.compile``): the compiled result matches the
-  eager one within the accuracy bound.
+  eager one within the accuracy bound;
+* vectorisation (``jax.vmap``, ``torch.func.vmap``): the case stacked twice
+  along a new leading axis and mapped over it gives the eager result twice,
+  within the accuracy bound.
 
 Across cells, :func:`agreement` checks that every pair of targets agrees within
 the accuracy bound on every case.
@@ -25,7 +28,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import array_api_compat
 import mpmath
@@ -62,6 +65,7 @@ class CellResult:
     worst_case: str = ""
     grad: str = "n/a"
     compiled: str = "n/a"
+    vmapped: str = "n/a"
     failures: list = field(default_factory=list)
     outputs: dict = field(default_factory=dict)
     #: Per case: (largest |input| of each result element, its error in ULP), for plots.
@@ -283,7 +287,7 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
     cases = entry.cases(dtype)
     if not cases:
         cell.failures.append(f"{entry.name}: no cases for {dtype}")
-    compiled_done = 0
+    compiled_done = vmapped_done = 0
     grad_status = []
     for case in cases:
         repro = reproduction(entry, case, target, dtype)
@@ -327,6 +331,10 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
             cell.compiled = _check_compiled(entry, case, target, arrays, kwargs, result,
                                             scale, bound, result_dtype, cell, repro,
                                             cell.compiled)
+        if backend.vmappable and (compile_cases is None or vmapped_done < compile_cases):
+            vmapped_done += 1
+            cell.vmapped = _check_vmapped(entry, case, target, dtype, result, scale, bound,
+                                          result_dtype, cell, repro, cell.vmapped)
     if grad_status:
         cell.grad = "ok" if all(grad_status) else "FAIL"
     cell.seconds = time.perf_counter() - start
@@ -419,6 +427,38 @@ def _check_compiled(entry, case, target, arrays, kwargs, eager, scale, bound, re
     worst = float(np.max(err)) if err.size else 0.0
     if worst > bound:
         cell.failures.append(f"[{case.name}] compiled differs from eager by {worst:.3g} ULP "
+                             f"> {bound:g}\n    {repro}")
+        return "FAIL"
+    return "FAIL" if status == "FAIL" else "ok"
+
+
+def _check_vmapped(entry, case, target, dtype, eager, scale, bound, result_dtype, cell,
+                   repro, status):
+    """The case stacked twice along a new axis 0, under the backend's vmap."""
+    stacked = replace(case, args=tuple(np.stack([a, a]) for a in case.args))
+    try:
+        arrays, kwargs = _build(target, stacked, dtype)
+
+        def fn(*a):
+            return entry.func(*a, **kwargs)
+
+        with np.errstate(all="ignore"):
+            mapped = target.backend.to_numpy(target.backend.vmap(fn)(*arrays))
+        mapped = mapped.astype(np.float64)
+    except Exception as exc:
+        cell.failures.append(f"[{case.name}] vmapped run raised {type(exc).__name__}: "
+                             f"{exc}\n    {repro}")
+        return "FAIL"
+    worst = 0.0
+    if mapped.shape != (2, *eager.shape):
+        cell.failures.append(f"[{case.name}] vmapped result shape {mapped.shape}, expected "
+                             f"{(2, *eager.shape)}\n    {repro}")
+        return "FAIL"
+    for row in mapped:
+        err = ulp_errors(row, eager, np.zeros_like(eager), scale, result_dtype, ftz=True)
+        worst = max(worst, float(np.max(err)) if err.size else 0.0)
+    if worst > bound:
+        cell.failures.append(f"[{case.name}] vmapped differs from eager by {worst:.3g} ULP "
                              f"> {bound:g}\n    {repro}")
         return "FAIL"
     return "FAIL" if status == "FAIL" else "ok"

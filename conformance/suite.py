@@ -41,7 +41,7 @@ class Report:
             "cells": [{"function": c.entry, "target": c.target, "dtype": c.dtype,
                        "passed": c.passed, "worst_ulp": c.worst_ulp,
                        "worst_case": c.worst_case, "gradients": c.grad,
-                       "compiled": c.compiled, "seconds": round(c.seconds, 3),
+                       "compiled": c.compiled, "vmapped": c.vmapped, "seconds": round(c.seconds, 3),
                        "failures": c.failures} for c in self.cells],
             "agreement_failures": self.agreement_failures,
         }

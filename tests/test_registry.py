@@ -47,3 +47,24 @@ def test_planted_naive_softplus_is_caught():
     text = "\n".join(cell.failures)
     assert "[special]" in text
     assert "reproduce('softplus', 'special', 'numpy:cpu', 'float64')" in text
+
+
+def _host_branch_softplus(x):
+    """Correct eagerly, but reads a value on the host: no vmap can trace it."""
+    return xploss.softplus(x) if float(x[0]) == float(x[0]) else x
+
+
+VMAP_TARGETS = [t for t in backends.targets() if t.backend.vmappable]
+
+
+@pytest.mark.parametrize("target", VMAP_TARGETS, ids=[t.id for t in VMAP_TARGETS])
+def test_vmap_check_catches_what_does_not_vectorise(target):
+    good = REGISTRY["softplus"]
+    host = Entry("softplus", _host_branch_softplus, good.reference, good.cases)
+    cell = run_cell(host, target, "float64", compile_cases=0, grads=False)
+    assert cell.vmapped == "n/a"  # compile_cases=0: no compiled and no vmapped case
+    cell = run_cell(host, target, "float64", compile_cases=1, grads=False)
+    assert cell.vmapped == "FAIL"
+    assert "vmapped run raised" in "\n".join(cell.failures)
+    cell = run_cell(good, target, "float64", compile_cases=1, grads=False)
+    assert cell.vmapped == "ok", cell.failures
