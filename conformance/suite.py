@@ -35,9 +35,16 @@ class Report:
         return all(c.passed for c in self.cells) and not self.agreement_failures
 
     def as_dict(self):
+        combinations = list(dict.fromkeys((c.target, c.dtype) for c in self.cells))
+        worst = {}
+        for c in self.cells:
+            worst.setdefault(c.entry, {})[f"{c.target} {c.dtype}"] = c.worst_ulp
         return {
             "passed": self.passed,
             "skipped_backends": self.skipped,
+            "combinations": [{"backend": t.partition(":")[0], "device": t.partition(":")[2],
+                              "dtype": d} for t, d in combinations],
+            "worst_ulp": worst,
             "cells": [{"function": c.entry, "target": c.target, "dtype": c.dtype,
                        "passed": c.passed, "worst_ulp": c.worst_ulp,
                        "worst_case": c.worst_case, "gradients": c.grad,

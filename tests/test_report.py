@@ -4,6 +4,7 @@ where the peer libraries break; and the command line writes it."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from html.parser import HTMLParser
 
@@ -123,12 +124,19 @@ def test_peer_curve_shows_a_peer_beyond_the_bound():
     assert "data-series=\"jax.nn / optax\"" in _section(page, "log_cosh_loss")
 
 
-def test_command_line_writes_the_report(tmp_path, capsys):
-    path = tmp_path / "report.html"
-    assert main(["--backend", "numpy", "--function", "softplus", "--quick",
-                 "--report", str(path)]) == 0
+def test_command_line_writes_the_report_and_json(tmp_path, capsys):
+    path, json_path = tmp_path / "report.html", tmp_path / "report.json"
+    assert main(["--backend", "numpy", "--function", "softplus", "--function", "mse_loss",
+                 "--quick", "--report", str(path), "--json", str(json_path)]) == 0
+    data = json.loads(json_path.read_text())
+    assert data["combinations"] == [{"backend": "numpy", "device": "cpu", "dtype": d}
+                                    for d in ("float64", "float32")]
+    assert set(data["worst_ulp"]) == {"softplus", "mse_loss"}
+    for cell in data["cells"]:
+        assert data["worst_ulp"][cell["function"]][f"numpy:cpu {cell['dtype']}"] == \
+            cell["worst_ulp"]
     page = path.read_text(encoding="utf-8")
-    assert _parse(page).svgs == 2
+    assert _parse(page).svgs == 4
     assert "numpy:cpu" in page
     assert "<section id='softplus'>" in page
     assert f"report: {path}" in capsys.readouterr().out
