@@ -289,6 +289,9 @@ EDGE_CASES = [
      ([math.nextafter(2.0**970, 0.0), -BIG],), {}, [0.0, -BIG]),
     ("cross_entropy: the target's logit max + 1 below the maximum", xploss.cross_entropy,
      ([[BIG, -1.0]], [1]), {"reduction": "none"}, [BIG]),
+    # Full smoothing: the target's own term (inf here) has weight 0 and is dropped.
+    ("cross_entropy: full label smoothing, a +inf logit in the row", xploss.cross_entropy,
+     ([[-1.0, INF, 0.0]], [0]), {"reduction": "none", "label_smoothing": 1.0}, [INF]),
     ("mape: an infinite target, a finite prediction: the limit", xploss.mape_loss,
      ([1000.0, 5.0, INF], [INF, -INF, INF]), {"reduction": "none"}, [100.0, 100.0, math.nan]),
     ("ntxent: no negatives, an infinite embedding", xploss.ntxent_loss,

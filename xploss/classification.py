@@ -460,7 +460,9 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), sh)
     if w is not None:
         smooth_terms = mul0(xp, w, smooth_terms)
-    loss = (1.0 - label_smoothing) * loss + label_smoothing * xp.sum(smooth_terms, axis=-1)
+    smoothed = label_smoothing * xp.sum(smooth_terms, axis=-1)
+    # Full smoothing drops the target's term, which may be inf (a +inf logit elsewhere).
+    loss = smoothed if label_smoothing == 1 else (1.0 - label_smoothing) * loss + smoothed
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
 
 
