@@ -27,9 +27,9 @@ class NotComparable(Exception):
 
 @dataclass(frozen=True)
 class Peer:
-    """One peer library: ``call(name, args, kwargs, dtype)`` evaluates its
-    version of xploss's ``name`` on NumPy inputs (floats already in ``dtype``)
-    and returns a float64 NumPy array."""
+    """One peer library: ``call(name, args, kwargs)`` evaluates its version of
+    xploss's ``name`` on NumPy inputs (floats in the dtype under test) and
+    returns a float64 NumPy array."""
 
     label: str
     modules: tuple
@@ -71,7 +71,7 @@ _TORCH_NAMES = frozenset({
     "triplet_margin_with_distance_loss", "ctc_loss"})
 
 
-def _torch_call(name, args, kwargs, dtype):
+def _torch_call(name, args, kwargs):
     import torch
     import torch.nn.functional as F
 
@@ -91,7 +91,7 @@ def _torch_call(name, args, kwargs, dtype):
 # ------------------------------------------------------------ jax and optax
 
 
-def _jax_call(name, args, kwargs, dtype):
+def _jax_call(name, args, kwargs):
     import jax
     import jax.numpy as jnp
     import optax
@@ -182,7 +182,7 @@ _KERAS = {
 }
 
 
-def _keras_call(name, args, kwargs, dtype):
+def _keras_call(name, args, kwargs):
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 

@@ -69,7 +69,7 @@ def _peer_curve(entry, peer, dtype):
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a peer's warnings on special values
-                result = np.asarray(peer.call(entry.name, args, kwargs, dtype), dtype=np.float64)
+                result = np.asarray(peer.call(entry.name, args, kwargs), dtype=np.float64)
         except peers.NotComparable:
             continue
         except Exception as exc:  # the peer refuses the input: shown, not plotted

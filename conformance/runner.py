@@ -328,9 +328,9 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
             grad_status.append(_check_grads(entry, case, target, arrays, kwargs, cell, repro))
         if backend.compilable and (compile_cases is None or compiled_done < compile_cases):
             compiled_done += 1
-            cell.compiled = _check_compiled(entry, case, target, arrays, kwargs, result,
-                                            scale, bound, result_dtype, cell, repro,
-                                            cell.compiled)
+            cell.compiled = _check_transformed("compiled", backend.compile, entry, case,
+                                               target, arrays, kwargs, result, scale, bound,
+                                               result_dtype, cell, repro, cell.compiled)
         if backend.vmappable and (compile_cases is None or vmapped_done < compile_cases):
             vmapped_done += 1
             cell.vmapped = _check_vmapped(entry, case, target, dtype, result, scale, bound,
@@ -407,26 +407,31 @@ def _check_grads(entry, case, target, arrays, kwargs, cell, repro):
     return ok
 
 
-def _check_compiled(entry, case, target, arrays, kwargs, eager, scale, bound, result_dtype,
-                    cell, repro, status):
-    backend = target.backend
+def _check_transformed(what, transform, entry, case, target, arrays, kwargs, expected, scale,
+                       bound, result_dtype, cell, repro, status):
+    """``transform(fn)(*arrays)`` (a compiler or a vmap) gives ``expected``, the
+    eager result, within the bound; ``status`` is the cell's status so far."""
 
     def fn(*a):
         return entry.func(*a, **kwargs)
 
     try:
         with np.errstate(all="ignore"):
-            compiled = backend.to_numpy(backend.compile(fn)(*arrays)).astype(np.float64)
+            got = target.backend.to_numpy(transform(fn)(*arrays)).astype(np.float64)
     except Exception as exc:
-        cell.failures.append(f"[{case.name}] compiled run raised {type(exc).__name__}: "
+        cell.failures.append(f"[{case.name}] {what} run raised {type(exc).__name__}: "
                              f"{exc}\n    {repro}")
+        return "FAIL"
+    if got.shape != expected.shape:
+        cell.failures.append(f"[{case.name}] {what} result shape {got.shape}, expected "
+                             f"{expected.shape}\n    {repro}")
         return "FAIL"
     # Compiled kernels may flush subnormal intermediates (FTZ, as Triton and XLA do
     # on CUDA): the same absolute allowance as for flushing targets.
-    err = ulp_errors(compiled, eager, np.zeros_like(eager), scale, result_dtype, ftz=True)
+    err = ulp_errors(got, expected, np.zeros_like(expected), scale, result_dtype, ftz=True)
     worst = float(np.max(err)) if err.size else 0.0
     if worst > bound:
-        cell.failures.append(f"[{case.name}] compiled differs from eager by {worst:.3g} ULP "
+        cell.failures.append(f"[{case.name}] {what} differs from eager by {worst:.3g} ULP "
                              f"> {bound:g}\n    {repro}")
         return "FAIL"
     return "FAIL" if status == "FAIL" else "ok"
@@ -434,34 +439,14 @@ def _check_compiled(entry, case, target, arrays, kwargs, eager, scale, bound, re
 
 def _check_vmapped(entry, case, target, dtype, eager, scale, bound, result_dtype, cell,
                    repro, status):
-    """The case stacked twice along a new axis 0, under the backend's vmap."""
+    """The case stacked twice along a new axis 0, under the backend's vmap: the
+    eager result twice."""
     stacked = replace(case, args=tuple(np.stack([a, a]) for a in case.args))
-    try:
-        arrays, kwargs = _build(target, stacked, dtype)
-
-        def fn(*a):
-            return entry.func(*a, **kwargs)
-
-        with np.errstate(all="ignore"):
-            mapped = target.backend.to_numpy(target.backend.vmap(fn)(*arrays))
-        mapped = mapped.astype(np.float64)
-    except Exception as exc:
-        cell.failures.append(f"[{case.name}] vmapped run raised {type(exc).__name__}: "
-                             f"{exc}\n    {repro}")
-        return "FAIL"
-    worst = 0.0
-    if mapped.shape != (2, *eager.shape):
-        cell.failures.append(f"[{case.name}] vmapped result shape {mapped.shape}, expected "
-                             f"{(2, *eager.shape)}\n    {repro}")
-        return "FAIL"
-    for row in mapped:
-        err = ulp_errors(row, eager, np.zeros_like(eager), scale, result_dtype, ftz=True)
-        worst = max(worst, float(np.max(err)) if err.size else 0.0)
-    if worst > bound:
-        cell.failures.append(f"[{case.name}] vmapped differs from eager by {worst:.3g} ULP "
-                             f"> {bound:g}\n    {repro}")
-        return "FAIL"
-    return "FAIL" if status == "FAIL" else "ok"
+    arrays, kwargs = _build(target, stacked, dtype)
+    twice = np.stack([np.broadcast_to(scale, eager.shape)] * 2)
+    return _check_transformed("vmapped", target.backend.vmap, entry, case, target, arrays,
+                              kwargs, np.stack([eager, eager]), twice, bound, result_dtype,
+                              cell, repro, status)
 
 
 def agreement(cells: list[CellResult]) -> list[str]:

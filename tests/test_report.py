@@ -3,7 +3,6 @@ where the peer libraries break; and the command line writes it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from html.parser import HTMLParser
@@ -95,14 +94,8 @@ def test_report_marks_a_failure_and_draws_its_infinite_errors():
     assert "ULP &gt; bound" in section
 
 
-needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
-                                 reason="torch is not installed")
-needs_optax = pytest.mark.skipif(importlib.util.find_spec("optax") is None,
-                                 reason="optax is not installed")
-
-
-@needs_torch
 def test_torch_peer_curve_records_what_it_refuses():
+    pytest.importorskip("torch")  # the peer under test (installed by the test extras)
     (f64, f32) = [c for c in peer_curves([CATALOG["cross_entropy"]])
                   if c.peer == "torch.nn.functional"]
     assert (f64.dtype, f32.dtype) == ("float64", "float32")
@@ -112,8 +105,8 @@ def test_torch_peer_curve_records_what_it_refuses():
     assert len(f64.points) == f64.cases
 
 
-@needs_optax
 def test_peer_curve_shows_a_peer_beyond_the_bound():
+    pytest.importorskip("optax")  # the peer under test (installed by the test extras)
     entry = CATALOG["log_cosh_loss"]
     curves = {c.dtype: c for c in peer_curves([entry]) if c.peer == "jax.nn / optax"}
     # optax's log_cosh loses the small residuals to cancellation; xploss holds its bound.

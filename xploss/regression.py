@@ -46,11 +46,6 @@ def _prepare(fname, input, target, reduction, weight=None):
     return xp, x, t, _cast_like(xp, weight, x)
 
 
-def _weighted_mean(xp, loss, w, reduction):
-    """torch's ``weight`` for mse_loss and l1_loss: 'mean' divides by sum(weight)."""
-    return reduce(xp, loss, reduction, weight=w, normalizer=w)
-
-
 def _halved_residual(xp, a, b):
     """``(d, scale)`` with ``d = (a - b)·scale`` rounded once and ``scale`` 1, or
     1/2 where ``a - b`` itself overflows (operands of opposite signs near
@@ -94,7 +89,8 @@ def mse_loss(input, target, /, *, weight=None, reduction="mean"):
     """
     xp, x, t, w = _prepare("mse_loss", input, target, reduction, weight)
     d = x - t
-    return _weighted_mean(xp, d * d, w, reduction)
+    # torch's weighted 'mean' divides by sum(weight) (l1_loss too).
+    return reduce(xp, d * d, reduction, weight=w, normalizer=w)
 
 
 def l1_loss(input, target, /, *, weight=None, reduction="mean"):
