@@ -514,3 +514,59 @@ def test_mixed_libraries_name_the_function():
 def test_bad_arguments_raise_clear_errors(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+# ------------------------------------------------------- tied maxima in a row
+
+# Rows whose maximum is tied: all equal (a zero-initialised classifier gives this
+# for every sample), two tied maxima with others, and tied maxima near finfo.max.
+TIE_ROWS = np.array([[0.0, 0.0, 0.0, 0.0],
+                     [3.0, 3.0, -1.0, 0.5],
+                     [1e300, 1e300, 0.0, -1e300]])
+TIE_TARGETS = np.array([0, 1, 2])
+
+
+def _exact_softmax_rows(rows):
+    with mpmath.workdps(60):
+        out = []
+        for r in rows:
+            r = [mpmath.mpf(float(v)) for v in r]
+            m = max(r)
+            e = [mpmath.exp(v - m) for v in r]
+            s = mpmath.fsum(e)
+            out.append([v / s for v in e])
+        return out
+
+
+@pytest.mark.parametrize("fn", ["cross_entropy", "log_softmax", "softmax"])
+def test_tied_maxima_have_the_exact_gradient(diff_target, fn):
+    """With tied maxima the gradient is the softmax's, not 0: d CE / dx = p - onehot;
+    d sum(w * log_softmax) / dx_i = w_i - p_i sum(w); d sum(w * softmax) / dx_i =
+    p_i (w_i - sum_j w_j p_j). p and the derivatives from mpmath at 60 digits."""
+    b, t = diff_target.backend, diff_target
+    xp = b.namespace()
+    x = b.asarray(TIE_ROWS, t, "float64")
+    w_np = np.array([1.0, 0.5, 0.25, 0.125])
+    w = b.asarray(w_np, t, "float64")
+    if fn == "cross_entropy":
+        target = b.asarray(TIE_TARGETS, t)
+        g = _grad(t, lambda v: xploss.cross_entropy(v, target, reduction="sum"), x)
+    else:
+        g = _grad(t, lambda v: xp.sum(getattr(xploss, fn)(v) * w), x)
+    p = _exact_softmax_rows(TIE_ROWS)
+    with mpmath.workdps(60):
+        exact = []
+        for i, row in enumerate(p):
+            ws = [mpmath.mpf(v) for v in w_np]
+            if fn == "cross_entropy":
+                exact.append([pj - (j == TIE_TARGETS[i]) for j, pj in enumerate(row)])
+            elif fn == "log_softmax":
+                exact.append([ws[j] - pj * mpmath.fsum(ws) for j, pj in enumerate(row)])
+            else:
+                avg = mpmath.fsum(wj * pj for wj, pj in zip(ws, row, strict=True))
+                exact.append([pj * (ws[j] - avg) for j, pj in enumerate(row)])
+        exact = np.array([[float(v) for v in r] for r in exact])
+    # Every component is O(1) or exactly 0: measured against the row's largest.
+    err = np.abs(g - exact) / (np.finfo(np.float64).eps * np.max(np.abs(exact), axis=1,
+                                                                   keepdims=True))
+    assert np.max(err) <= 4, (g, exact)

@@ -88,14 +88,19 @@ def _shifted(xp, x, axis):
 
     Returns ``(m, d, err, e, u, thr)`` with ``m = max(x)``, ``d + err = x - m``
     exactly (``d`` the rounded difference, ``err`` its rounding error) and
-    ``e = exp(x - m)`` and ``u = sum(e) - 1``, the sum taken over every element
-    except one maximum, so that with ``log_s = log1p(u)``
+    ``e = exp(x - m)`` and ``u = sum(e) - 1``, so that with ``log_s = log1p(u)``
 
         logsumexp(x) = m + log_s,   log_softmax(x) = (d - log_s) + err.
 
-    Leaving one maximum out of ``u`` it keeps full relative accuracy when
-    one class dominates (a confident prediction has ``log_s`` ~ 1e-9, which a
-    ``log`` of a sum near 1 would round away). ``err`` carries the rounding of
+    In a row with one maximum, ``u`` is the sum over every other element, and the
+    maximum's ``d = 0`` and ``e = 1`` are constants: ``u`` keeps full relative
+    accuracy when one class dominates (a confident prediction has ``log_s`` ~
+    1e-9, which a ``log`` of a sum near 1 would round away), and no derivative
+    is formed as 1 minus a number near 1. In a row with tied maxima every maximum
+    is an ordinary element (``d = x - m``, exactly 0, with its derivative) and
+    ``u`` is the sum of all, less 1: each maximum has p <= 1/2, so nothing
+    cancels, and the derivative is right (with the maxima held constant a row of
+    equal logits would have a zero gradient). ``err`` carries the rounding of
     ``x - m`` into the exponentials: ``exp(d + err) = exp(d) * (1 + err)`` to
     within eps**2; without it exp(x - m) loses |x - m|·eps/2 of relative accuracy.
 
@@ -116,6 +121,11 @@ def _shifted(xp, x, axis):
     else:
         m = amax(xp, x, axis=axis, keepdims=True)
     is_max = x == m
+    if axis:
+        n_max = xp.count_nonzero(is_max, axis=axis, keepdims=True)
+    else:  # nothing reduced (and count_nonzero over no axis differs between libraries)
+        n_max = xp.astype(is_max, xp.int32)
+    tied = n_max > 1
     finite_m = xp.isfinite(m)
     m_safe = xp.where(finite_m, m, zero)
     neg_inf = const(xp, -math.inf, x)
@@ -128,11 +138,11 @@ def _shifted(xp, x, axis):
     # never near the threshold) and their difference cannot overflow.
     big = float(xp.finfo(x.dtype).max)
     near = x * 0.5 - m_safe * 0.5 >= const(xp, -big / 2, x)
-    # Plain elements: finite, neither a maximum nor far, in a row whose maximum
-    # is finite. Every element is <= m, so x < m excludes the maxima (and NaN);
-    # ``near`` excludes -inf and far elements; a row whose maximum is not
-    # finite compares against -inf and has none.
-    plain = near & (x < xp.where(finite_m, m, neg_inf))
+    # Plain elements: finite, not far, in a row whose maximum is finite, and not
+    # the row's only maximum. Every element is <= m, so x < m excludes the
+    # maxima (and NaN); ``near`` excludes -inf and far elements; a row whose
+    # maximum is not finite compares against -inf and has none.
+    plain = (near & (x < xp.where(finite_m, m, neg_inf))) | (is_max & tied & finite_m)
     # Sanitised operand for the subtraction: masked (-inf) and far elements, the
     # maxima and rows with a non-finite maximum subtract from 0, so the
     # subtraction never overflows or sees an infinity. Its rounding error comes
@@ -147,19 +157,16 @@ def _shifted(xp, x, axis):
     d = p + q
     err = q - (d - p)
     del p, q
-    # Non-plain elements: maxima give d = 0; masked and far elements give -inf; in
+    # Non-plain elements: a sole maximum gives d = 0; masked and far elements give -inf; in
     # a row whose maximum is +inf every finite element is masked by comparison.
     # NaN elements stay NaN.
     d = xp.where(plain, d, xp.where(is_max, zero, xp.where(xp.isnan(x), x, neg_inf)))
     del plain
     e = xp.exp(d)
     e = e + e * err
-    if axis:
-        n_max = xp.astype(xp.count_nonzero(is_max, axis=axis, keepdims=True), x.dtype)
-    else:  # nothing reduced (and count_nonzero over no axis differs between libraries)
-        n_max = xp.astype(is_max, x.dtype)
-    # Every maximum but one contributes exp(0) = 1 to u.
-    u = xp.sum(xp.where(is_max, zero, e), axis=axis, keepdims=True) + (n_max - 1.0)
+    # A sole maximum is left out of u; tied maxima (e = 1 each) are summed, less 1.
+    u = (xp.sum(xp.where(is_max & ~tied, zero, e), axis=axis, keepdims=True)
+         - xp.astype(tied, x.dtype))
     # An all -inf row: every element is a maximum, u = n - 1 >= 0; a NaN row has
     # no maximum (NaN != NaN) and u = NaN. In every case u >= 0 or NaN.
     return m, d, err, e, u, near
@@ -183,13 +190,14 @@ def _log_p(xp, x, sh):
 def _softmax_complement(xp, x, sh):
     """1 - p of the softmax, from the pieces of :func:`_shifted`.
 
-    Never formed by subtracting from 1 where it would cancel: for a maximum it
-    is u / (1 + u) (the sum of the other classes); any other class has
-    p < 1/2, so 1 - p has no cancellation. A fully masked row has p = 0.
+    Never formed by subtracting from 1 where it would cancel: where p > 1/2
+    (only a row's sole maximum) it is u / (1 + u), the sum of the other classes;
+    elsewhere 1 - p has no cancellation. A fully masked row has p = 0.
     """
     m, _, _, e, u, _ = sh
     s = 1.0 + u
-    q = xp.where(x == m, u / s, 1.0 - e / s)
+    p = e / s
+    q = xp.where(p > 0.5, u / s, 1.0 - p)
     return xp.where(m == -math.inf, const(xp, 1.0, x), q)
 
 
