@@ -6,7 +6,8 @@ suite and the tests ask:
 * is it installed, and if it cannot run here, why (found without importing it);
 * which devices it has, and which floating dtypes each device supports;
 * how to build an array from NumPy data on a device, and read one back;
-* how to differentiate a scalar function with respect to one argument;
+* how to differentiate a scalar function with respect to one argument, in
+  reverse mode and forward mode;
 * how to compile a function (``jax.jit``, ``torch.compile(fullgraph=True)``);
 * how to vectorise one over a leading batch axis (``jax.vmap``, ``torch.func.vmap``).
 
@@ -111,6 +112,12 @@ class Backend:
         msg = f"{self.name} has no automatic differentiation"
         raise NotImplementedError(msg)
 
+    def jvp(self, fn, args, argnum, tangent):
+        """Forward mode: the derivative of the scalar ``fn(*args)`` along
+        ``tangent`` in argument ``argnum``."""
+        msg = f"{self.name} has no forward-mode differentiation"
+        raise NotImplementedError(msg)
+
     def compile(self, fn):
         msg = f"{self.name} has no compiler"
         raise NotImplementedError(msg)
@@ -198,6 +205,18 @@ class TorchBackend(Backend):
         (g,) = torch.autograd.grad(fn(*args), args[argnum], allow_unused=True)
         return torch.zeros_like(args[argnum]) if g is None else g
 
+    def jvp(self, fn, args, argnum, tangent):
+        import warnings
+
+        def partial(a):
+            return fn(*args[:argnum], a, *args[argnum + 1:])
+
+        with warnings.catch_warnings():
+            # Forward mode's first use scripts a helper inside torch, which warns
+            # that torch.jit.script is deprecated: torch's own call, not the caller's.
+            warnings.filterwarnings("ignore", message=".*torch.jit.script. is deprecated")
+            return self.lib.func.jvp(partial, (args[argnum],), (tangent,))[1]
+
     def prepare(self):
         import warnings
 
@@ -251,6 +270,12 @@ class JaxBackend(Backend):
             return fn(*args[:argnum], a, *args[argnum + 1:])
 
         return self.lib.grad(partial)(args[argnum])
+
+    def jvp(self, fn, args, argnum, tangent):
+        def partial(a):
+            return fn(*args[:argnum], a, *args[argnum + 1:])
+
+        return self.lib.jvp(partial, (args[argnum],), (tangent,))[1]
 
     def compile(self, fn):
         return self.lib.jit(fn)

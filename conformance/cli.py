@@ -31,6 +31,9 @@ def _parser():
                       help="float64/float32 only, and one compiled case per cell")
     mode.add_argument("--full", action="store_true",
                       help="every dtype and every case compiled (the default)")
+    p.add_argument("--gradients", action="store_true",
+                   help="also check gradient accuracy (torch, JAX): the derivative along a "
+                        "tangent, reverse and forward mode, against the mpmath reference")
     p.add_argument("--json", metavar="PATH", help="write the full results as JSON")
     p.add_argument("--markdown", metavar="PATH",
                    help="write the matrix as a Markdown table (function x backend)")
@@ -124,7 +127,8 @@ def main(argv=None):
         print(mark, end="", flush=True)
 
     report = run([registry[n] for n in names], targets, dtypes=args.dtype, quick=args.quick,
-                 compile_cases=1 if args.quick else None, progress=progress)
+                 compile_cases=1 if args.quick else None, progress=progress,
+                 grad_oracle=args.gradients)
     report.skipped = skipped
     print()
     print_matrix(report)
@@ -136,6 +140,13 @@ def main(argv=None):
         for f in shown + report.agreement_failures[: None if args.verbose else 20]:
             print(f"  {f}")
     grads = {c.grad for c in report.cells if c.grad != "n/a"}
+    checked = sum(c.grad_checked for c in report.cells)
+    if args.gradients and checked:
+        unresolved = sum(c.grad_unresolved for c in report.cells)
+        worst = max(c.grad_worst_ulp for c in report.cells)
+        print(f"gradient oracle: {checked} directional derivatives checked, worst "
+              f"{worst:.3g} ULP (normwise); {unresolved} directions not resolved (kinks, "
+              f"steps beyond the linear range, non-finite neighbours)")
     print(f"\n{len(report.cells)} cells ({len(names)} functions x {len(targets)} targets x "
           f"dtypes), gradients: {'/'.join(sorted(grads)) or 'n/a'}, "
           f"{time.perf_counter() - start:.0f} s")

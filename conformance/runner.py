@@ -10,7 +10,10 @@ each of its cases the runner checks:
   error; results whose exact value is below the smallest normal number may
   flush to zero;
 * gradients (differentiable backends, float32/float64): finite for every
-  differentiable argument of every case whose exact value is finite;
+  differentiable argument of every case whose exact value is finite, and
+  accurate: the derivative along a tangent direction, in reverse mode
+  (autograd, ``jax.grad``) and forward mode (``torch.func.jvp``, ``jax.jvp``),
+  against the mpmath reference's (:mod:`.gradients`);
 * compilation (``jax.jit``, ``torch.compile``): the compiled result matches the
   eager one within the accuracy bound;
 * vectorisation (``jax.vmap``, ``torch.func.vmap``): the case stacked twice
@@ -34,6 +37,7 @@ import array_api_compat
 import mpmath
 import numpy as np
 
+from . import gradients
 from .registry import Entry, as_float_args
 
 __all__ = ["CellResult", "agreement", "input_magnitude", "run_cell", "ulp_errors"]
@@ -64,6 +68,11 @@ class CellResult:
     worst_ulp: float = 0.0
     worst_case: str = ""
     grad: str = "n/a"
+    #: Worst gradient error in ULP (normwise, see :mod:`.gradients`), and how many
+    #: directions were checked and how many could not be resolved.
+    grad_worst_ulp: float = 0.0
+    grad_checked: int = 0
+    grad_unresolved: int = 0
     compiled: str = "n/a"
     vmapped: str = "n/a"
     failures: list = field(default_factory=list)
@@ -147,14 +156,8 @@ class _ReferenceCache:
         # Keyed by the reference and case table too: a user's entry may reuse a name.
         key = (entry.name, entry.reference, entry.cases, case.name, dtype, flush_tiny)
         if key not in self._store:
-            def flushed(a):
-                # What arithmetic that treats subnormals as zero (DAZ) sees.
-                if _is_float_array(a) and flush_tiny:
-                    return np.where(np.abs(a) < flush_tiny, np.copysign(0.0, a), a)
-                return a
-
-            args = [flushed(a) for a in held_args]
-            kwargs = {k: flushed(v) for k, v in held_kwargs.items()}
+            args = [_flushed(a, flush_tiny) for a in held_args]
+            kwargs = {k: _flushed(v, flush_tiny) for k, v in held_kwargs.items()}
             if entry.reference_takes_dtype:
                 kwargs["dtype_name"] = dtype
             hi, lo = _split(entry.reference(*args, **kwargs))
@@ -166,6 +169,16 @@ class _ReferenceCache:
 
 
 REFERENCES = _ReferenceCache()
+
+#: Exact directional derivatives per (entry, case, dtype, argument, flushing).
+_DERIVATIVES = {}
+
+
+def _flushed(a, flush_tiny):
+    """What arithmetic that treats subnormals as zero (DAZ) sees of ``a``."""
+    if _is_float_array(a) and flush_tiny:
+        return np.where(np.abs(a) < flush_tiny, np.copysign(0.0, a), a)
+    return a
 
 
 def _is_float_array(v):
@@ -272,10 +285,12 @@ def _meta_problems(entry, target, dtype, out, first, shape):
 
 
 def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = None,
-             grads: bool = True) -> CellResult:
+             grads: bool = True, grad_oracle: bool = False) -> CellResult:
     """Run every case of ``entry`` on ``target`` in ``dtype`` and check it.
 
-    ``compile_cases`` limits how many cases are also run compiled (None: all).
+    ``compile_cases`` limits how many cases are also run compiled (None: all);
+    ``grad_oracle`` checks the gradients' accuracy against the reference, not
+    only their finiteness.
     """
     start = time.perf_counter()
     cell = CellResult(entry.name, target.id, dtype)
@@ -325,7 +340,8 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
         # result dtype (beyond it the value, and so the loss surface, overflows).
         finite_exact = bool(np.all(np.abs(hi) < OVERFLOW[result_dtype]))
         if grads and backend.differentiable and dtype in ("float32", "float64") and finite_exact:
-            grad_status.append(_check_grads(entry, case, target, arrays, kwargs, cell, repro))
+            grad_status.append(_check_grads(entry, case, target, dtype, arrays, kwargs, held,
+                                            hi, bound, flush_tiny, cell, repro, grad_oracle))
         if backend.compilable and (compile_cases is None or compiled_done < compile_cases):
             compiled_done += 1
             cell.compiled = _check_transformed("compiled", backend.compile, entry, case,
@@ -380,30 +396,80 @@ def _bound(entry):
     return bound
 
 
-def _check_grads(entry, case, target, arrays, kwargs, cell, repro):
+def _check_grads(entry, case, target, dtype, arrays, kwargs, held, hi, bound, flush_tiny,
+                 cell, repro, oracle):
+    """Finite gradients, and with ``oracle`` directional derivatives (reverse
+    and forward mode) within ``bound`` of the reference's; returns whether all held."""
     backend = target.backend
     xp = array_api_compat.array_namespace(arrays[0])
     ok = True
     float_args = as_float_args(case.args)
+    w = gradients.weights(entry.name, case.name, hi.shape)
+    w_b = backend.asarray(w, target, dtype)
+    eps = FORMATS[dtype][0]
+
+    def total(*a):
+        return xp.sum(entry.func(*a, **kwargs) * w_b)
+
     for argnum in entry.differentiable:
         if argnum >= len(arrays) or not float_args[argnum] or argnum in case.no_grad:
             continue
-
-        def total(*a):
-            return xp.sum(entry.func(*a, **kwargs))
-
+        what = f"gradient wrt argument {argnum}"
         try:
-            g = backend.to_numpy(backend.grad(total, tuple(arrays), argnum))
+            g = backend.to_numpy(backend.grad(total, tuple(arrays), argnum)).astype(np.float64)
         except Exception as exc:
-            cell.failures.append(f"[{case.name}] gradient wrt argument {argnum} raised "
+            cell.failures.append(f"[{case.name}] {what} raised "
                                  f"{type(exc).__name__}: {exc}\n    {repro}")
             ok = False
             continue
         if not np.all(np.isfinite(g)):
             bad = np.argwhere(~np.isfinite(np.atleast_1d(g)))[:3].tolist()
-            cell.failures.append(f"[{case.name}] gradient wrt argument {argnum} is not finite "
+            cell.failures.append(f"[{case.name}] {what} is not finite "
                                  f"at {bad} (exact value finite)\n    {repro}")
             ok = False
+            continue
+        if not oracle:
+            continue
+        point = [_flushed(a, flush_tiny) for a in held]
+        d = gradients.direction(entry.name, case.name, argnum, point[argnum], hi.shape)
+        if not np.any(d.tangent):
+            continue
+        key = (entry.name, entry.reference, entry.cases, case.name, dtype, argnum, flush_tiny)
+        if key not in _DERIVATIVES:
+            magnitude = float(np.max(np.abs(hi), initial=0.0))
+            _DERIVATIVES[key] = gradients.exact_derivative(
+                entry, point, {k: _flushed(v, flush_tiny)
+                               for k, v in _held_kwargs(target, kwargs).items()},
+                dtype, argnum, d, magnitude)
+        exact = _DERIVATIVES[key]
+        # A flushing target may lose subnormal terms of each product g_i t_i.
+        allowance = 2 * FORMATS[dtype][1] * float(np.sum(np.abs(d.tangent))) if flush_tiny else 0
+        for mode in ("reverse", "forward"):
+            try:
+                if mode == "reverse":
+                    value = gradients.directional(g, d.tangent)
+                else:
+                    tangent = backend.asarray(d.tangent, target, dtype)
+                    value = float(backend.to_numpy(
+                        backend.jvp(total, tuple(arrays), argnum, tangent)))
+            except Exception as exc:
+                cell.failures.append(f"[{case.name}] {mode}-mode derivative wrt argument "
+                                     f"{argnum} raised {type(exc).__name__}: {exc}\n    {repro}")
+                ok = False
+                continue
+            err, unresolved = gradients.measure(exact, value, g, d.tangent, eps, allowance)
+            if unresolved:
+                cell.grad_unresolved += 1
+                continue
+            cell.grad_checked += 1
+            cell.grad_worst_ulp = max(cell.grad_worst_ulp, err)
+            if not err <= bound:
+                cell.failures.append(
+                    f"[{case.name}] {mode}-mode derivative wrt argument {argnum} along a "
+                    f"tangent: error {err:.3g} ULP > bound {bound:g} (computed "
+                    f"{mpmath.nstr(mpmath.mpf(value), 17)}, exact "
+                    f"{mpmath.nstr(exact.value, 17)})\n    {repro}")
+                ok = False
     return ok
 
 

@@ -37,17 +37,25 @@ class Report:
     def as_dict(self):
         combinations = list(dict.fromkeys((c.target, c.dtype) for c in self.cells))
         worst = {}
+        worst_grad = {}
         for c in self.cells:
             worst.setdefault(c.entry, {})[f"{c.target} {c.dtype}"] = c.worst_ulp
+            if c.grad_checked:
+                worst_grad.setdefault(c.entry, {})[f"{c.target} {c.dtype}"] = c.grad_worst_ulp
         return {
             "passed": self.passed,
             "skipped_backends": self.skipped,
             "combinations": [{"backend": t.partition(":")[0], "device": t.partition(":")[2],
                               "dtype": d} for t, d in combinations],
             "worst_ulp": worst,
+            # Only with the gradient oracle: per function and combination.
+            "worst_gradient_ulp": worst_grad,
             "cells": [{"function": c.entry, "target": c.target, "dtype": c.dtype,
                        "passed": c.passed, "worst_ulp": c.worst_ulp,
                        "worst_case": c.worst_case, "gradients": c.grad,
+                       "gradient_worst_ulp": c.grad_worst_ulp,
+                       "gradient_directions": {"checked": c.grad_checked,
+                                               "unresolved": c.grad_unresolved},
                        "compiled": c.compiled, "vmapped": c.vmapped, "seconds": round(c.seconds, 3),
                        "failures": c.failures} for c in self.cells],
             "agreement_failures": self.agreement_failures,
@@ -73,8 +81,10 @@ def prepare(names=None):
     return skipped
 
 
-def run(entries, targets, *, dtypes=None, quick=False, compile_cases=None, progress=None):
-    """Run every entry on every target in each dtype (default: :func:`default_dtypes`)."""
+def run(entries, targets, *, dtypes=None, quick=False, compile_cases=None, progress=None,
+        grad_oracle=False):
+    """Run every entry on every target in each dtype (default: :func:`default_dtypes`);
+    ``grad_oracle`` also checks gradients against the reference (:mod:`.gradients`)."""
     report = Report()
     for entry in entries:
         by_dtype = {}
@@ -82,7 +92,8 @@ def run(entries, targets, *, dtypes=None, quick=False, compile_cases=None, progr
             for dtype in (dtypes or default_dtypes(target, quick)):
                 if dtype not in target.backend.dtypes(target):
                     continue
-                cell = run_cell(entry, target, dtype, compile_cases=compile_cases)
+                cell = run_cell(entry, target, dtype, compile_cases=compile_cases,
+                                grad_oracle=grad_oracle)
                 report.cells.append(cell)
                 by_dtype.setdefault(dtype, []).append(cell)
                 if progress:

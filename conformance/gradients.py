@@ -1,0 +1,173 @@
+"""Gradients against the oracle: directional derivatives checked against mpmath.
+
+For one case and one differentiable argument ``x`` the checked number is
+
+    D = d/ds  sum_j w_j f_j(x + s t)   at s = 0,
+
+with ``w`` fixed weights in {1, 1/2, 1/4, 1/8} (so that no sum of outputs is
+constant, as the sum of a softmax row is) and ``t`` a tangent of one random
+sign per element and the magnitude of its element (the power of two at or
+below |x_i|; the arguments' median one for zeros). Reverse mode gives
+``<grad, t>`` (computed exactly from the backend's gradient), forward mode
+``jvp(t)``; both are compared with the exact ``D``. This is the directional
+check of ``jax.test_util.check_grads``, with the finite differences taken on
+the mpmath reference instead of in floating point.
+
+The exact ``D`` comes from the reference at ``x + k h t`` for k = ±1, ±2 and
+h = 2**-50: every such point is a float64 number (elements where it is not are
+not perturbed), and the reference is exact there, so the differences carry no
+rounding error; the precision is raised until they resolve ``D`` to far below
+an ULP. Richardson's extrapolation of the two central differences leaves an
+O(h**4) truncation error. A direction is *not resolved* (and not checked)
+when the one-sided derivatives at the point disagree (a kink: |x| at 0, a
+hinge at its margin, where autodiff returns one of several subgradients), or
+the two central differences disagree beyond 1/1024 ULP (the reference is not
+linear on the steps' scale), or any reference value is not finite; the cell
+counts these.
+
+The error is measured normwise: in ULP of ``eps * max(|D|, max_i |g_i| *
+sum_i |t_i|)``, the error of a gradient relative to its largest component,
+which is what an update step sees. (Componentwise errors are not meaningful for
+gradients that cancel by construction, such as p_i (w_i - sum_j w_j p_j) of a
+softmax.)
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+from . import references
+
+__all__ = ["Direction", "direction", "directional", "exact_derivative", "measure"]
+
+#: Relative step: x + k * 2**-STEP * t is exactly representable in float64.
+STEP = 50
+
+
+@dataclass(frozen=True)
+class Direction:
+    weights: np.ndarray  # w, of the result's shape
+    tangent: np.ndarray  # t, of the argument's shape (0: element not perturbed)
+
+
+def _rng(entry_name, case_name, argnum):
+    return np.random.default_rng(zlib.crc32(f"{entry_name}/{case_name}/{argnum}".encode()))
+
+
+def weights(entry_name, case_name, shape):
+    """The output weights w: fixed per case, in {1, 1/2, 1/4, 1/8}."""
+    rng = _rng(entry_name, case_name, -1)
+    return np.ldexp(1.0, -rng.integers(0, 4, size=shape))
+
+
+def direction(entry_name, case_name, argnum, x, shape):
+    """The weights and the tangent for argument ``argnum`` held as ``x`` (float64)."""
+    x = np.asarray(x, dtype=np.float64)
+    rng = _rng(entry_name, case_name, argnum)
+    sign = rng.choice([-1.0, 1.0], size=x.shape)
+    nonzero = np.isfinite(x) & (x != 0)
+    with np.errstate(all="ignore"):
+        exponent = np.floor(np.log2(np.abs(np.where(nonzero, x, 1.0))))
+    median = float(np.median(exponent[nonzero])) if nonzero.any() else 0.0
+    exponent = np.where(x == 0, math.floor(median), exponent).astype(int)
+    with np.errstate(all="ignore"):
+        t = np.where(np.isfinite(x), sign * np.ldexp(1.0, exponent), 0.0)
+        for k in (1, 2):
+            step = np.ldexp(t, -STEP) * k
+            up, down = x + step, x - step
+            exact = (np.isfinite(up) & np.isfinite(down) & (up - x == step)
+                     & (x - down == step) & (step != 0))
+            t = np.where(exact, t, 0.0)
+    return Direction(weights(entry_name, case_name, shape), t)
+
+
+def _total(entry, args, kwargs, dtype, w):
+    kw = dict(kwargs)
+    if entry.reference_takes_dtype:
+        kw["dtype_name"] = dtype
+    out = np.asarray(entry.reference(*args, **kw), dtype=object)
+    ws = np.broadcast_to(w, out.shape).ravel()
+    return mpmath.fsum(mpmath.mpf(float(a)) * v for a, v in zip(ws, out.ravel(), strict=True))
+
+
+@dataclass(frozen=True)
+class Exact:
+    """The exact directional derivative, or why there is none (``reason``)."""
+
+    value: object = None  # mpf
+    one_sided_gap: object = None  # |D+ - D-|
+    central_gap: object = None  # |D(h) - D(2h)|
+    reason: str = ""
+
+
+def exact_derivative(entry, held, kwargs, dtype, argnum, d, magnitude):
+    """``D`` from the reference around ``held`` (float64 NumPy arguments).
+
+    ``magnitude`` is max_j |f_j| (float): with the inputs' range it sets
+    the precision at which the steps' differences are resolved.
+    """
+    steps = np.ldexp(d.tangent, -STEP)
+    nonzero = np.abs(steps[steps != 0])
+    finite_inputs = [np.abs(a[np.isfinite(a)]) for a in held
+                     if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size]
+    largest = max([float(np.max(a)) for a in finite_inputs if a.size] + [magnitude, 1.0])
+    # Digits enough to see a step's effect next to the largest input or output
+    # (a sum of 1e307-sized terms that cancel to 1 still holds them), plus 40.
+    spread = math.log10(largest) - math.log10(float(np.min(nonzero))) if nonzero.size else 0.0
+    digits = max(references.DIGITS, int(spread) + 40)
+    saved = references.DIGITS
+    references.DIGITS = digits
+    try:
+        with mpmath.workdps(digits):
+            s = {}
+            for k in (-2, -1, 0, 1, 2):
+                a = list(held)
+                a[argnum] = held[argnum] + k * steps
+                s[k] = _total(entry, a, kwargs, dtype, d.weights)
+                if not mpmath.isfinite(s[k]):
+                    return Exact(reason="a reference value next to the point is not finite")
+            h = mpmath.ldexp(1, -STEP)
+            right = (4 * (s[1] - s[0]) - (s[2] - s[0])) / (2 * h)
+            left = (4 * (s[0] - s[-1]) - (s[0] - s[-2])) / (2 * h)
+            d1 = (s[1] - s[-1]) / (2 * h)
+            d2 = (s[2] - s[-2]) / (4 * h)
+            return Exact((4 * d1 - d2) / 3, abs(right - left), abs(d1 - d2))
+    finally:
+        references.DIGITS = saved
+
+
+def measure(exact, computed, g, tangent, eps, ftz_allowance=0.0):
+    """(error in ULP, None) or (None, why the direction is not resolved).
+
+    ``computed`` is the backend's directional derivative (float or mpf), ``g`` its
+    gradient (for the scale); ``ftz_allowance`` an absolute error forgiven on a
+    target that flushes subnormals.
+    """
+    if exact.reason:
+        return None, exact.reason
+    with mpmath.workdps(40):
+        norm = mpmath.mpf(float(np.max(np.abs(g)))) if g.size else mpmath.mpf(0)
+        scale = max(abs(exact.value), norm * mpmath.fsum(abs(mpmath.mpf(float(v)))
+                                                         for v in tangent.ravel()))
+        if scale == 0:
+            return (0.0, None) if computed == 0 else (math.inf, None)
+        tol = eps * scale / 1024
+        if exact.one_sided_gap > tol:
+            return None, "not differentiable along the direction (one-sided derivatives differ)"
+        if exact.central_gap > tol or (
+                exact.central_gap > mpmath.ldexp(abs(exact.value), -20)):
+            return None, "the reference is not linear on the steps' scale"
+        diff = max(abs(mpmath.mpf(computed) - exact.value) - ftz_allowance, 0)
+        return float(diff / (eps * scale)), None
+
+
+def directional(g, tangent):
+    """<g, t>, summed in mpmath (each product of a float and a power of two is exact)."""
+    with mpmath.workdps(40):
+        return mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(b))
+                           for a, b in zip(np.ravel(g), np.ravel(tangent), strict=True))

@@ -1,0 +1,72 @@
+"""The gradient oracle of the conformance runner (``--gradients``): directional
+derivatives, reverse and forward mode, against the mpmath reference."""
+
+import dataclasses
+
+import array_api_compat
+import numpy as np
+import pytest
+from xploss.conformance import gradients, load_catalog
+from xploss.conformance.registry import Case
+from xploss.conformance.runner import run_cell
+
+REGISTRY = load_catalog()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["softplus", "cross_entropy", "huber_loss"])
+def test_oracle_passes_and_checks_directions(diff_target, name, dtype):
+    cell = run_cell(REGISTRY[name], diff_target, dtype, compile_cases=0, grad_oracle=True)
+    assert cell.passed, cell.failures
+    # Both modes, for every case whose direction resolves: never vacuous.
+    assert cell.grad_checked >= 4
+    assert cell.grad_worst_ulp <= REGISTRY[name].ulps
+
+
+def _held_max_log_softmax(x, /, *, axis=-1):
+    """A planted bug: log-softmax whose maxima have d = 0 as a constant. Its values
+    are right; along tied maxima its derivative is not (a row of equal logits
+    has a zero gradient)."""
+    xp = array_api_compat.array_namespace(x)
+    m = xp.max(x, axis=axis, keepdims=True)
+    d = xp.where(x == m, xp.zeros_like(x), x - m)
+    return d - xp.log(xp.sum(xp.exp(d), axis=axis, keepdims=True))
+
+
+def test_planted_gradient_bug_is_caught(diff_target):
+    ties = Case("ties", (np.array([[0.0, 0.0, 0.0, 0.0], [3.0, 3.0, -1.0, 0.5]]),))
+    entry = dataclasses.replace(REGISTRY["log_softmax"], func=_held_max_log_softmax,
+                                cases=lambda dtype: [ties])
+    finite_only = run_cell(entry, diff_target, "float64", compile_cases=0)
+    assert finite_only.passed, finite_only.failures  # values right, gradients finite
+    cell = run_cell(entry, diff_target, "float64", compile_cases=0, grad_oracle=True)
+    assert not cell.passed
+    modes = {f.split("]")[1].split("-mode")[0].strip() for f in cell.failures}
+    assert modes == {"reverse", "forward"}, cell.failures
+    assert "reproduce('log_softmax', 'ties'" in cell.failures[0]
+
+
+def test_kinks_are_not_resolved():
+    """|x| at 0: the one-sided derivatives differ, so no exact derivative is claimed."""
+    entry = REGISTRY["l1_loss"]
+    x, t = np.array([0.0, 1.0]), np.array([0.0, 2.0])
+    d = gradients.direction("l1_loss", "kink", 0, x, ())
+    exact = gradients.exact_derivative(entry, [x, t], {"reduction": "sum"}, "float64", 0, d,
+                                       1.0)
+    err, why = gradients.measure(exact, 0.0, np.array([0.0, -1.0]), d.tangent, 2.0**-52)
+    assert err is None
+    assert "one-sided" in why
+
+
+def test_directions_are_exact_steps():
+    x = np.array([0.0, 1e-300, -3.0, 1.7976931348623157e308, np.inf, 5e-324])
+    d = gradients.direction("f", "c", 0, x, (6,))
+    step = np.ldexp(d.tangent, -gradients.STEP)
+    f = np.isfinite(x)
+    for k in (1, 2):
+        assert np.all((x[f] + k * step[f]) - x[f] == k * step[f])
+        assert np.all(x[f] - (x[f] - k * step[f]) == k * step[f])
+    # Not perturbed: finfo.max (a step up overflows), inf, and the smallest
+    # subnormal (no step 2**-50 of it exists).
+    assert np.flatnonzero(d.tangent).tolist() == [0, 1, 2]
+    assert set(np.unique(d.weights)) <= {1.0, 0.5, 0.25, 0.125}
