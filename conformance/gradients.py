@@ -43,16 +43,10 @@ import numpy as np
 
 from . import references
 
-__all__ = ["Direction", "direction", "directional", "exact_derivative", "measure"]
+__all__ = ["directional", "exact_derivative", "measure", "tangent", "weights"]
 
 #: Relative step: x + k * 2**-STEP * t is exactly representable in float64.
 STEP = 50
-
-
-@dataclass(frozen=True)
-class Direction:
-    weights: np.ndarray  # w, of the result's shape
-    tangent: np.ndarray  # t, of the argument's shape (0: element not perturbed)
 
 
 def _rng(entry_name, case_name, argnum):
@@ -65,8 +59,9 @@ def weights(entry_name, case_name, shape):
     return np.ldexp(1.0, -rng.integers(0, 4, size=shape))
 
 
-def direction(entry_name, case_name, argnum, x, shape):
-    """The weights and the tangent for argument ``argnum`` held as ``x`` (float64)."""
+def tangent(entry_name, case_name, argnum, x):
+    """The tangent t for argument ``argnum`` held as ``x`` (float64); 0 marks an
+    element that is not perturbed."""
     x = np.asarray(x, dtype=np.float64)
     rng = _rng(entry_name, case_name, argnum)
     sign = rng.choice([-1.0, 1.0], size=x.shape)
@@ -83,7 +78,7 @@ def direction(entry_name, case_name, argnum, x, shape):
             exact = (np.isfinite(up) & np.isfinite(down) & (up - x == step)
                      & (x - down == step) & (step != 0))
             t = np.where(exact, t, 0.0)
-    return Direction(weights(entry_name, case_name, shape), t)
+    return t
 
 
 def _total(entry, args, kwargs, dtype, w):
@@ -105,13 +100,14 @@ class Exact:
     reason: str = ""
 
 
-def exact_derivative(entry, held, kwargs, dtype, argnum, d, magnitude):
-    """``D`` from the reference around ``held`` (float64 NumPy arguments).
+def exact_derivative(entry, held, kwargs, dtype, argnum, w, t, magnitude):
+    """``D`` for weights ``w`` and tangent ``t`` from the reference around
+    ``held`` (float64 NumPy arguments).
 
     ``magnitude`` is max_j |f_j| (float): with the inputs' range it sets
     the precision at which the steps' differences are resolved.
     """
-    steps = np.ldexp(d.tangent, -STEP)
+    steps = np.ldexp(t, -STEP)
     nonzero = np.abs(steps[steps != 0])
     finite_inputs = [np.abs(a[np.isfinite(a)]) for a in held
                      if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size]
@@ -128,7 +124,7 @@ def exact_derivative(entry, held, kwargs, dtype, argnum, d, magnitude):
             for k in (-2, -1, 0, 1, 2):
                 a = list(held)
                 a[argnum] = held[argnum] + k * steps
-                s[k] = _total(entry, a, kwargs, dtype, d.weights)
+                s[k] = _total(entry, a, kwargs, dtype, w)
                 if not mpmath.isfinite(s[k]):
                     return Exact(reason="a reference value next to the point is not finite")
             h = mpmath.ldexp(1, -STEP)
