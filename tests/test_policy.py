@@ -327,6 +327,38 @@ def test_empty_infinity_norm_stays_differentiable(diff_target):
     assert g.shape == (0, 3)
 
 
+
+# Vectors near finfo.max and near the smallest normal, where a norm scaled by the
+# vector's maximum has a scale whose own derivative (x/m²) leaves the range.
+def _norm_rows(dtype):
+    fi = np.finfo(dtype)
+    big, small = float(fi.max), float(fi.tiny) * 2.0**20
+    return np.array([[big / 2, big / 4, -big / 8], [big, 1.0, -2.0], [small, -small / 2, small / 8],
+                     [3.0, -4.0, 0.5]])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
+def test_norm_gradient_is_exact_near_the_range_ends(diff_target, dtype, p):
+    """d/dx of sum_i w_i ||x_i||_p is w_i sign(x)|x|^(p-1) / ||x_i||_p^(p-1), which is
+    at most 1 however large or small x is (mpmath at 60 digits; no zero components,
+    where p = 1 has a kink)."""
+    b, t = diff_target.backend, diff_target
+    xp = b.namespace()
+    rows = _norm_rows(dtype).astype(dtype)
+    w_np = np.array([1.0, 0.5, 0.25, 0.125])
+    w = b.asarray(w_np, t, dtype)
+    x, zero = b.asarray(rows, t, dtype), b.asarray(np.zeros_like(rows), t, dtype)
+    g = _grad(t, lambda v: xp.sum(xploss.pairwise_distance(v, zero, p=p, eps=0.0) * w), x)
+    with mpmath.workdps(60):
+        exact = []
+        for wi, row in zip(w_np, rows, strict=True):
+            r = [mpmath.mpf(float(v)) for v in row]
+            norm = mpmath.fsum(abs(v) ** p for v in r) ** (1 / mpmath.mpf(p))
+            exact.append([float(wi * mpmath.sign(v) * (abs(v) / norm) ** (p - 1)) for v in r])
+    err = np.abs(g.astype(np.float64) - np.array(exact)) / np.finfo(dtype).eps
+    assert np.max(err) <= 4, (g, exact)
+
 # ---------------------------------------------------------------- langevin
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "namespace",
     "reduced_axes",
     "result_dtype",
+    "times_pow2",
     "to_compute",
     "to_output",
     "two_sum",
@@ -230,6 +231,32 @@ _EXPONENT_BITS = {53: 11, 24: 8}
 _LN2 = {p: _ln2_split(p - k) for p, k in _EXPONENT_BITS.items()}
 
 
+def times_pow2(xp, x, n):
+    """``x·2^n`` for an integer-valued array ``n >= 0`` (of ``x``'s dtype) below
+    the format's exponent range, subnormals included.
+
+    ``x`` is multiplied by exact powers of two, the largest first, each selected
+    by one bit of ``n``: every partial product lies between ``x`` and the
+    result, so none overflows where the result does not, and the result is
+    exact unless it is subnormal. ``n`` carries no derivative (it only selects).
+    Each bit is read from ``n`` itself and ``x`` is used once per factor: a
+    chain that selects between ``x·2^b`` and ``x`` doubles the expression per
+    bit, which compilers that inline elementwise code (torch.compile) expand
+    exponentially.
+    """
+    fi = xp.finfo(x.dtype)
+    one = const(xp, 1.0, x)
+    for b in reversed(range(_EXPONENT_BITS[_precision(fi)])):
+        step = 2 ** b
+        take = (xp.floor(n * 2.0 ** -b) % 2) == 1
+        # 2^step itself overflows for the top bit: apply it as two halves.
+        halves = 2 if step >= math.log2(float(fi.max)) else 1
+        factor = xp.where(take, const(xp, 2.0 ** (step // halves), x), one)
+        for _ in range(halves):
+            x = x * factor
+    return x
+
+
 def log_split(xp, c):
     """``log(c)`` for ``0 <= c <= 1`` as an unevaluated sum ``hi + lo``
     (other values give ``(log c, 0)``).
@@ -244,7 +271,6 @@ def log_split(xp, c):
     """
     fi = xp.finfo(c.dtype)
     one, zero = const(xp, 1.0, c), const(xp, 0.0, c)
-    k_bits = _EXPONENT_BITS[_precision(fi)]
     ln2_hi, ln2_lo = _LN2[_precision(fi)]
     positive = (c > 0) & (c <= 1)
     k = xp.ceil(xp.log2(xp.where(positive, c, one)))
@@ -252,19 +278,8 @@ def log_split(xp, c):
     vanishing = (c == 0) | (positive & ~xp.isfinite(k))
     positive = positive & xp.isfinite(k)
     k = xp.where(positive, k, zero)
-    # m = c·2^-k, built from exact powers of two; every factor moves m towards
-    # (1/2, 1], so no intermediate overflows or underflows.
-    m = xp.where(positive, c, one)
-    rest = -k
-    for b in reversed(range(k_bits)):
-        step = 2 ** b
-        take = rest >= step
-        rest = xp.where(take, rest - step, rest)
-        # 2^step itself overflows for the top bit: apply it as two halves.
-        halves = 2 if step >= math.log2(float(fi.max)) else 1
-        factor = const(xp, 2.0 ** (step // halves), c)
-        for _ in range(halves):
-            m = xp.where(take, m * factor, m)
+    # m = c·2^-k: every factor moves m towards (1/2, 1].
+    m = times_pow2(xp, xp.where(positive, c, one), -k)
     # Outside (0, 1]: -inf at 0 (a constant, so its derivative is 0, not inf), and
     # the plain log elsewhere (NaN for NaN and negative c, which must propagate).
     other = xp.where(vanishing, const(xp, -math.inf, c),

@@ -3,9 +3,9 @@ cosine-embedding, margin-ranking, hinge-embedding, triplet-margin and NT-Xent
 losses.
 
 Names, argument order and semantics follow ``torch.nn.functional``; every
-deviation is listed in the function's Notes. Vectors are scaled by their
-largest magnitude before any product, so nothing overflows or underflows
-between 1e-300 and finfo.max.
+deviation is listed in the function's Notes. Vectors are scaled exactly, by
+the power of two at or below their largest magnitude, before any product, so
+nothing overflows or underflows between 1e-300 and finfo.max.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import operator
 
 from . import _checks
 from ._reductions import reduce
-from ._support import amax, compute_dtype, const, device, namespace, result_dtype
+from ._support import amax, compute_dtype, const, device, namespace, result_dtype, times_pow2
 from .margin import _margin_sum, _positive_part
 from .primitives import _shifted, _softplus
 
@@ -33,31 +33,43 @@ __all__ = [
 
 
 def _scaled(xp, x, axis):
-    """(u, nonzero, m): u = x / m with m = max |x| along ``axis`` (kept; 1 for a
-    zero or non-finite vector, so u = x = 0 for a zero vector), and whether the
-    vector is nonzero."""
+    """(u, nonzero, scale): ``x = u·scale`` with ``scale`` the power of two at or
+    below max |x| along ``axis`` (kept; 1 for a zero or non-finite vector, so
+    u = x = 0 for a zero vector), and whether the vector is nonzero.
+
+    ``u`` is exact (its largest magnitude in [1, 2)) unless it is subnormal,
+    that is, below 2^-126 (float32) of the largest. ``scale`` carries no
+    derivative: the callers' results are invariant to it, and a scale that
+    did would need the quotient's derivative, x/m², which underflows for m
+    near finfo.max.
+    """
     ax = xp.where(x < 0, -x, x)
     m = amax(xp, ax, axis=axis, keepdims=True)
     nonzero = m > 0
-    finite = xp.isfinite(m)
     one = const(xp, 1.0, m)
-    m_safe = xp.where(nonzero & finite, m, one)
-    # Compilers divide by a vector's maximum as a multiplication by its
-    # reciprocal, which is subnormal (flushed by FTZ) for m near finfo.max and
-    # overflows for a subnormal m: both are first scaled by an exact power of two.
+    m_safe = xp.where(nonzero & xp.isfinite(m), m, one)
+    # s brings m into the normal range, where its exponent k = floor(log2(m·s))
+    # is defined; 2^-k then brings it into [1, 2). Both are exact powers of two.
     half_range = math.log2(float(xp.finfo(x.dtype).max)) / 2
     down, up = 2.0 ** -math.floor(half_range), 2.0 ** math.floor(1.2 * half_range)
     s = xp.where(m_safe > 1 / down, const(xp, down, m),
                  xp.where(m_safe < down, const(xp, up, m), one))
-    return (x * s) / (m_safe * s), nonzero, m_safe
+    y = m_safe * s
+    k = xp.floor(xp.log2(y))
+    t = times_pow2(xp, one, xp.where(k < 0, -k, k))
+    p2 = xp.where(k < 0, one / t, t)
+    # log2 may round across a power of two: p2 = 2^floor(log2 y) exactly.
+    p2 = xp.where(y < p2, p2 / 2, xp.where(y >= 2 * p2, 2 * p2, p2))
+    return (x * s) / p2, nonzero, p2 / s
 
 
 def _cosine(xp, x1, x2, axis, eps):
     """Cosine along ``axis`` (kept) of broadcast ``x1``, ``x2`` in compute dtype,
     and the pieces it is built from: ``(cos, (u1, nz1, n1), (u2, nz2, n2))`` with
-    u = x / max|x|, nz whether the vector is nonzero, n = |u| (1 for a zero vector).
+    u = x / 2^k (:func:`_scaled`), nz whether the vector is nonzero, n = |u| (1
+    for a zero vector).
 
-    Nonzero vectors: (u1·u2) / sqrt(S1·S2) with S = u·u in [1, D]: no overflow
+    Nonzero vectors: (u1·u2) / sqrt(S1·S2) with S = u·u in [1, 4D): no overflow
     or underflow, and exactly 1 for a vector with itself (sqrt(S·S) = S in binary
     floating point). A zero vector: its norm is eps, i.e. torch's clamp, value 0
     with torch's (finite) derivative.
@@ -115,8 +127,9 @@ def cosine_similarity(x1, x2, /, *, axis=-1, eps=1e-8):
 
     Notes
     -----
-    Each vector is divided by its largest magnitude first, so the result
-    neither overflows nor underflows: ``[1e20, 1e20]`` and ``[1e-30, 1e-30]``
+    Each vector is first scaled exactly by a power of two near its largest
+    magnitude, so the result neither overflows nor underflows, nor does its
+    derivative: ``[1e20, 1e20]`` and ``[1e-30, 1e-30]``
     with themselves give exactly 1. The denominator is
     :math:`\sqrt{S_1 S_2}` with :math:`S` the scaled squared norms, which is
     exact for a vector with itself. The error is a few ULP of
@@ -321,12 +334,13 @@ def hinge_embedding_loss(input, target, /, *, margin=1.0, reduction="mean"):
 
 def _p_norm(xp, v, p, axis):
     """The p-norm of ``v`` along ``axis`` (kept), for p > 0 or p = inf, as the
-    pair ``(m, r)`` with norm ``m·r``, ``m = max|v|`` (1 for a zero or
-    non-finite vector) and ``r = (Σ|v/m|^p)^(1/p)`` in ``[1, D^(1/p)]`` (0 for a
+    pair ``(m, r)`` with norm ``m·r``, ``m`` the power of two at or below
+    ``max|v|`` (1 for a zero or non-finite vector; no derivative, see
+    :func:`_scaled`) and ``r = (Σ|v/m|^p)^(1/p)`` in ``[1, 2·D^(1/p))`` (0 for a
     zero vector). A caller that scales ``m`` by a power of two gets the norm
     scaled exactly where ``m·r`` itself would overflow.
 
-    The sum lies in [1, D], so nothing overflows or underflows, and |·|^p is
+    The sum lies in [1, 2^p·D), so nothing overflows or underflows, and |·|^p is
     taken of a magnitude (odd p included). A zero vector has norm 0 with
     derivative 0; a zero component has derivative 0 also for p < 1, where the
     exact one is infinite.
@@ -389,15 +403,16 @@ def pairwise_distance(x1, x2, /, *, p=2.0, eps=1e-6, keepdim=False):
     Notes
     -----
     ``torch.nn.functional.pairwise_distance`` semantics. Each component
-    ``x1 - x2 + eps`` is the exact sum rounded once, and the norm is taken
-    of the vector divided by its largest magnitude, so it neither overflows
-    nor underflows: ``[1e200, 1e200]`` against its negative gives 2.83e200
-    (torch: inf). A zero difference (``eps = 0``) has distance 0 and
-    derivative 0. Deviation: ``p`` must be positive (torch also accepts
-    ``p = 0``, a count of nonzero components, and negative ``p``, neither a
-    distance). Known limit: for ``p < 1`` the derivative at a difference near
-    finfo.max with a component below about ``eps·finfo.max`` overflows in an
-    intermediate product, although it is finite.
+    ``x1 - x2 + eps`` is the exact sum rounded once, and the norm is taken of
+    the vector scaled exactly by a power of two near its largest magnitude, so
+    neither it nor its derivative overflows or underflows: ``[1e200, 1e200]``
+    against its negative gives 2.83e200 (torch: inf). A zero difference
+    (``eps = 0``) has distance 0 and derivative 0. Deviation: ``p`` must be
+    positive (torch also accepts ``p = 0``, a count of nonzero components, and
+    negative ``p``, neither a distance). Known limit: for ``p < 1`` the
+    derivative at a difference near finfo.max with a component below about
+    ``eps·finfo.max`` overflows in an intermediate product, although it is
+    finite.
 
     Examples
     --------
@@ -451,10 +466,10 @@ def _triplet_norm_loss(xp, a, pos, neg, margin, p, eps, swap, reduction):
     vectors and ``eps``; exact at that magnitude, and below it off by at most
     half a subnormal ULP, far below the distances' rounding), so no component
     of a difference overflows. Each distance is then ``m·r`` (:func:`_p_norm`)
-    with ``r <= D^(1/p)``. Where one exceeds finfo.max/4 (overflowing, perhaps,
+    with ``r < 2·D^(1/p)``. Where one exceeds finfo.max/4 (overflowing, perhaps,
     where the difference of two does not), every distance and the margin of
     that triplet are scaled by ``2**-k`` with ``2**k >= 4·D^(1/p)``: ``(m·c)·r``
-    is then finite wherever ``m`` is. The loss is reduced from the terms scaled
+    is then below ``m/2``. The loss is reduced from the terms scaled
     by ``c`` (the product of both factors) with weight ``1/c`` (see
     :func:`reduce`), exact powers of two.
     """
