@@ -137,21 +137,28 @@ def exact_derivative(entry, held, kwargs, dtype, argnum, w, t, magnitude):
         references.DIGITS = saved
 
 
-def measure(exact, computed, g, tangent, eps, ftz_allowance=0.0):
+def measure(exact, computed, g, tangent, eps, tiny, ftz_allowance=0.0, limit=math.inf):
     """(error in ULP, None) or (None, why the direction is not resolved).
 
     ``computed`` is the backend's directional derivative (float or mpf), ``g`` its
-    gradient (for the scale); ``ftz_allowance`` an absolute error forgiven on a
-    target that flushes subnormals.
+    gradient (for the scale); ``tiny`` the format's smallest normal number: a
+    gradient component's ULP is at least that of ``tiny`` (subnormals are
+    spaced evenly), so the norm of ``g`` is taken as at least ``tiny``.
+    ``ftz_allowance`` is an absolute error forgiven on a target that flushes
+    subnormals. A direction whose scale exceeds ``limit`` is not resolved (a
+    derivative computed in the format, as forward mode's is, may overflow there
+    with exact arithmetic's blessing).
     """
     if exact.reason:
         return None, exact.reason
     with mpmath.workdps(40):
-        norm = mpmath.mpf(float(np.max(np.abs(g)))) if g.size else mpmath.mpf(0)
+        norm = max(mpmath.mpf(float(np.max(np.abs(g), initial=0.0))), mpmath.mpf(tiny))
         scale = max(abs(exact.value), norm * mpmath.fsum(abs(mpmath.mpf(float(v)))
                                                          for v in tangent.ravel()))
         if scale == 0:
             return (0.0, None) if computed == 0 else (math.inf, None)
+        if scale > limit:
+            return None, "the derivative along the direction is beyond the format's range"
         tol = eps * scale / 1024
         if exact.one_sided_gap > tol:
             return None, "not differentiable along the direction (one-sided derivatives differ)"

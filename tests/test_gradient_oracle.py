@@ -2,8 +2,10 @@
 derivatives, reverse and forward mode, against the mpmath reference."""
 
 import dataclasses
+import math
 
 import array_api_compat
+import mpmath
 import numpy as np
 import pytest
 from xploss.conformance import gradients, load_catalog
@@ -53,7 +55,7 @@ def test_kinks_are_not_resolved():
     tan = gradients.tangent("l1_loss", "kink", 0, x)
     exact = gradients.exact_derivative(entry, [x, t], {"reduction": "sum"}, "float64", 0,
                                        np.ones(()), tan, 1.0)
-    err, why = gradients.measure(exact, 0.0, np.array([0.0, -1.0]), tan, 2.0**-52)
+    err, why = gradients.measure(exact, 0.0, np.array([0.0, -1.0]), tan, 2.0**-52, 2.0**-1022)
     assert err is None
     assert "one-sided" in why
 
@@ -70,3 +72,30 @@ def test_directions_are_exact_steps():
     # subnormal (no step 2**-50 of it exists).
     assert np.flatnonzero(tan).tolist() == [0, 1, 2]
     assert set(np.unique(gradients.weights("f", "c", (40,)))) <= {1.0, 0.5, 0.25, 0.125}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_subnormal_gradients_are_measured_in_their_own_ulp(diff_target, dtype):
+    """d xlog1py / dx = log1p(y) = y for subnormal y: each component is rounded to
+    the subnormal grid, whose spacing is the ULP of the smallest normal number,
+    not a fraction of the (subnormal) derivative itself."""
+    (case,) = [c for c in REGISTRY["xlog1py"].cases(dtype) if c.name == "subnormal_y"]
+    entry = dataclasses.replace(REGISTRY["xlog1py"], cases=lambda dtype: [case])
+    cell = run_cell(entry, diff_target, dtype, compile_cases=0, grad_oracle=True)
+    assert cell.passed, cell.failures
+    assert cell.grad_checked >= 2
+
+
+def test_forward_derivative_beyond_the_range_is_not_measured():
+    """Along a tangent as large as the inputs, the exact directional derivative can
+    exceed finfo.max: forward mode then rounds to inf, correctly, and no error is
+    measured; reverse mode (summed exactly) still is."""
+    big = float(np.finfo(np.float64).max)
+    exact = gradients.Exact(mpmath.mpf(big) * 1.5, mpmath.mpf(0), mpmath.mpf(0), None)
+    g, t = np.array([1.5]), np.array([big])
+    err, why = gradients.measure(exact, math.inf, g, t, 2.0**-52, 2.0**-1022, limit=big)
+    assert err is None
+    assert "range" in why
+    err, why = gradients.measure(exact, mpmath.mpf(big) * 1.5, g, t, 2.0**-52, 2.0**-1022)
+    assert err == 0
+    assert why is None
