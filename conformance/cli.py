@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -11,7 +12,24 @@ from xploss import backends
 
 from . import load_catalog
 from .report import html_report, peer_curves
-from .suite import prepare, run
+from .suite import matrix_columns, prepare, run
+
+_GREEN, _RED, _RESET = "\033[32m", "\033[31m", "\033[0m"
+
+
+def use_colour(stream) -> bool:
+    """Colour for a terminal that supports it: ``NO_COLOR`` (https://no-color.org)
+    turns it off, ``FORCE_COLOR`` on; ``TERM=dumb`` and pipes get none."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def _paint(text, ok, colour):
+    return f"{_GREEN if ok else _RED}{text}{_RESET}" if colour else text
 
 
 def _parser():
@@ -51,7 +69,8 @@ def _cell_text(cell):
     return f"FAIL {cell.worst_ulp:.2g}"
 
 
-def print_matrix(report, out=sys.stdout):
+def print_matrix(report, out=None, colour=False):
+    out = out or sys.stdout
     columns = []
     for c in report.cells:
         key = (c.target, c.dtype)
@@ -66,15 +85,17 @@ def print_matrix(report, out=sys.stdout):
     width0 = max([len("function"), *map(len, rows)])
     widths = [max(len(h), 10) for h in headers]
     print("worst error in ULP of the result dtype (ok = within bound)", file=out)
-    def line(first, texts):
-        padded = (s.rjust(w) for s, w in zip(texts, widths, strict=True))
+    def line(first, texts, marks):
+        # Padded before painting: escape codes take no columns on the screen.
+        padded = (s.rjust(w) if ok is None else _paint(s.rjust(w), ok, colour)
+                  for s, w, ok in zip(texts, widths, marks, strict=True))
         return "  ".join([first.ljust(width0), *padded])
 
-    print(line("function", headers), file=out)
+    print(line("function", headers, [None] * len(headers)), file=out)
     for r in rows:
-        texts = [(_cell_text(cells[(r, t, d)]) if (r, t, d) in cells else "-")
-                 for t, d in columns]
-        print(line(r, texts), file=out)
+        found = [cells.get((r, t, d)) for t, d in columns]
+        texts = [_cell_text(c) if c else "-" for c in found]
+        print(line(r, texts, [c.passed if c else None for c in found]), file=out)
 
 
 def markdown_matrix(report):
@@ -120,18 +141,24 @@ def main(argv=None):
         print("xploss-conformance: no backend available", file=sys.stderr)
         return 2
     start = time.perf_counter()
+    colour = use_colour(sys.stdout)
     print(f"backends: {', '.join(t.id for t in targets)}", flush=True)
+    total = len(names) * len(matrix_columns(targets, dtypes=args.dtype, quick=args.quick))
+    done = 0
 
     def progress(cell):
-        mark = "." if cell.passed else "F"
-        print(mark, end="", flush=True)
+        # A mark per cell, and the count and time at the end of each line of marks.
+        nonlocal done
+        done += 1
+        print(_paint("." if cell.passed else "F", cell.passed, colour), end="", flush=True)
+        if done % 60 == 0 or done == total:
+            print(f" {done}/{total} cells, {time.perf_counter() - start:.0f} s", flush=True)
 
     report = run([registry[n] for n in names], targets, dtypes=args.dtype, quick=args.quick,
                  compile_cases=1 if args.quick else None, progress=progress,
                  grad_oracle=args.gradients)
     report.skipped = skipped
-    print()
-    print_matrix(report)
+    print_matrix(report, colour=colour)
     failures = [f for c in report.cells for f in c.failures]
     if failures or report.agreement_failures:
         print(f"\n{len(failures)} failed case(s), "
@@ -163,5 +190,5 @@ def main(argv=None):
         with open(args.report, "w", encoding="utf-8") as fh:
             fh.write(html_report(report, entries, peer_curves(entries)))
         print(f"report: {args.report}")
-    print("PASSED" if report.passed else "FAILED")
+    print(_paint("PASSED" if report.passed else "FAILED", report.passed, colour))
     return 0 if report.passed else 1

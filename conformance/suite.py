@@ -86,21 +86,26 @@ def run(entries, targets, *, dtypes=None, quick=False, compile_cases=None, progr
     """Run every entry on every target in each dtype (default: :func:`default_dtypes`);
     ``grad_oracle`` also checks gradients against the reference (:mod:`.gradients`)."""
     report = Report()
+    columns = matrix_columns(targets, dtypes=dtypes, quick=quick)
     for entry in entries:
         by_dtype = {}
-        for target in targets:
-            for dtype in (dtypes or default_dtypes(target, quick)):
-                if dtype not in target.backend.dtypes(target):
-                    continue
-                cell = run_cell(entry, target, dtype, compile_cases=compile_cases,
-                                grad_oracle=grad_oracle)
-                report.cells.append(cell)
-                by_dtype.setdefault(dtype, []).append(cell)
-                if progress:
-                    progress(cell)
+        for target, dtype in columns:
+            cell = run_cell(entry, target, dtype, compile_cases=compile_cases,
+                            grad_oracle=grad_oracle)
+            report.cells.append(cell)
+            by_dtype.setdefault(dtype, []).append(cell)
+            if progress:
+                progress(cell)
         for cells in by_dtype.values():
             report.agreement_failures += agreement(cells)
     return report
+
+
+def matrix_columns(targets, *, dtypes=None, quick=False):
+    """The (target, dtype) pairs :func:`run` checks each entry on, in its order."""
+    return [(target, dtype) for target in targets
+            for dtype in (dtypes or default_dtypes(target, quick))
+            if dtype in target.backend.dtypes(target)]
 
 
 def reproduce(function, case, target, dtype):

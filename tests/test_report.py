@@ -3,6 +3,7 @@ where the peer libraries break; and the command line writes it."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from html.parser import HTMLParser
@@ -151,3 +152,57 @@ def test_input_magnitude_by_element_row_and_whole():
     assert input_magnitude([x], (2,)).tolist() == [3.0, 0.5]
     assert input_magnitude([x, np.array([7, 8])], ()).tolist() == 3.0  # integer args ignored
     assert input_magnitude([np.array([2.0, -9.0, 4.0])], (2, 2)).tolist() == [[9.0] * 2] * 2
+
+
+def test_command_line_colours_a_terminal_only(monkeypatch, capsys):
+    from xploss.conformance.cli import use_colour
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    for var in ("NO_COLOR", "FORCE_COLOR", "TERM"):
+        monkeypatch.delenv(var, raising=False)
+    assert use_colour(Tty())
+    assert not use_colour(io.StringIO())
+    monkeypatch.setenv("TERM", "dumb")
+    assert not use_colour(Tty())
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert not use_colour(Tty())
+    monkeypatch.delenv("NO_COLOR")
+    assert use_colour(io.StringIO())
+
+    argv = ["--backend", "numpy", "--function", "softplus", "--quick"]
+    assert main(argv) == 0
+    coloured = capsys.readouterr().out
+    row = next(line for line in coloured.splitlines() if line.startswith("softplus"))
+    assert row.count("\033[32m") == 2
+    assert "\033[31m" not in coloured
+    assert "\033[32mPASSED\033[0m" in coloured
+    monkeypatch.delenv("FORCE_COLOR")
+    assert main(argv) == 0
+    plain = capsys.readouterr().out  # pytest's capture is not a terminal
+    assert "\033[" not in plain
+    # The same columns either way: the codes are added after padding.
+    def untimed(text):
+        return re.sub(r"\d+ s\b", "", text)
+
+    assert untimed(re.sub("\033\\[[0-9]+m", "", coloured)) == untimed(plain)
+    assert "2/2 cells" in plain
+
+
+def test_matrix_paints_a_failed_cell_red():
+    from xploss.conformance.cli import print_matrix
+    from xploss.conformance.runner import CellResult
+    from xploss.conformance.suite import Report
+
+    report = Report(cells=[CellResult("f", "numpy:cpu", "float64", worst_ulp=9.0,
+                                      failures=["[case] error 9 ULP > bound 2"]),
+                           CellResult("f", "numpy:cpu", "float32", worst_ulp=0.5)])
+    out = io.StringIO()
+    print_matrix(report, out, colour=True)
+    row = out.getvalue().splitlines()[-1]
+    assert "\033[31m" in row
+    assert "FAIL 9" in row
+    assert row.index("\033[31m") < row.index("FAIL 9") < row.index("\033[32m")
