@@ -22,7 +22,9 @@ class and one line in ``ADAPTERS``.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,14 @@ __all__ = [
 ]
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+def cache_dir(name: str) -> Path:
+    """Where conformance runs keep ``name``'s compiled programs: under
+    ``$XPLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/xploss``, else ``~/.cache/xploss``."""
+    root = os.environ.get("XPLOSS_CACHE_DIR") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xploss"
+    return Path(root) / name
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,10 @@ class Backend:
     differentiable = False
     compilable = False
     vmappable = False
+    #: Whether a quick conformance run computes each case compiled (and one case
+    #: per cell also eagerly, to compare): for a library whose eager mode costs
+    #: more than compiling the whole function once.
+    compiled_first = False
     #: The kinds of device the adapter finds (documentation: the support matrix).
     device_kinds: tuple[str, ...] = ("cpu",)
     #: The floating dtypes it supports (a device may support fewer: ``dtypes``).
@@ -238,12 +252,22 @@ class TorchBackend(Backend):
 class JaxBackend(Backend):
     name = module = "jax"
     differentiable = compilable = vmappable = True
+    # Eager JAX compiles every primitive for each new shape and dtype: a function
+    # of a few hundred operations costs hundreds of XLA compilations per case
+    # shape, several times one compilation of the whole function under jit.
+    compiled_first = True
     device_kinds = ("cpu", "gpu", "tpu")
     float_dtypes = FLOAT_DTYPES
 
     def prepare(self):
+        config = self.lib.config
         # float64 needs x64 mode; without it JAX silently computes in float32.
-        self.lib.config.update("jax_enable_x64", True)
+        config.update("jax_enable_x64", True)
+        # Compiled programs are kept on disk between runs (as torch.compile's are
+        # by default), unless the caller has chosen a cache of its own.
+        if not config.jax_compilation_cache_dir:
+            config.update("jax_compilation_cache_dir", str(cache_dir("jax")))
+            config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
     def targets(self):
         return [Target(self, d, f"{d.platform}:{d.id}") for d in self.lib.devices()]

@@ -1270,4 +1270,5 @@ def _ctc_cases(dtype):
     ]
 
 
-register(Entry("ctc_loss", xploss.ctc_loss, ref.ctc_loss, _ctc_cases, half_result="float32"))
+register(Entry("ctc_loss", xploss.ctc_loss, ref.ctc_loss, _ctc_cases, half_result="float32",
+               unrolled=True))

@@ -68,6 +68,11 @@ class Entry:
         such as logsumexp near 0).
     reference_takes_dtype : bool
         Pass ``dtype_name=`` to the reference (conventions that depend on it).
+    unrolled : bool
+        The function loops in Python over an input dimension (``ctc_loss``
+        over frames), so a compiler sees a program that grows with the input
+        and compiles it far more slowly than eager mode runs it: quick runs
+        keep such a function eager on every backend (one case compiled).
     """
 
     name: str
@@ -79,6 +84,7 @@ class Entry:
     half_result: str = "input"
     scale: Callable | None = None
     reference_takes_dtype: bool = False
+    unrolled: bool = False
 
     def result_dtype(self, dtype_name: str) -> str:
         if dtype_name in ("float16", "bfloat16") and self.half_result == "float32":

@@ -294,9 +294,12 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
              grads: bool = True, grad_oracle: bool = False) -> CellResult:
     """Run every case of ``entry`` on ``target`` in ``dtype`` and check it.
 
-    ``compile_cases`` limits how many cases are also run compiled (None: all);
-    ``grad_oracle`` checks the gradients' accuracy against the reference, not
-    only their finiteness.
+    ``compile_cases`` limits how many cases are also run compiled (None: all,
+    0: none). When it is a positive limit and the backend is
+    ``compiled_first`` (JAX), the roles swap unless the entry is ``unrolled``:
+    every case, with its gradients, runs compiled, and ``compile_cases`` of
+    them also eagerly. ``grad_oracle`` checks the gradients' accuracy
+    against the reference, not only their finiteness.
     """
     start = time.perf_counter()
     cell = CellResult(entry.name, target.id, dtype)
@@ -309,6 +312,10 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
     if not cases:
         cell.failures.append(f"{entry.name}: no cases for {dtype}")
     compiled_done = vmapped_done = 0
+    compiled_first = bool(compile_cases) and backend.compiled_first and not entry.unrolled
+    # How each case is run, and how the run it is compared with is made.
+    transform, other, other_name = ((backend.compile, _eager, "eager") if compiled_first
+                                    else (_eager, backend.compile, "compiled"))
     grad_status = []
     for case in cases:
         repro = reproduction(entry, case, target, dtype)
@@ -320,7 +327,7 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
             # Invalid-domain cases make NumPy warn (Dask when computing); the value
             # is what is checked.
             with np.errstate(all="ignore"):
-                out = entry.func(*arrays, **kwargs)
+                out = transform(lambda *a, kw=kwargs: entry.func(*a, **kw))(*arrays)
                 problems = _meta_problems(entry, target, dtype, out, arrays[0], hi.shape)
                 result = backend.to_numpy(out).astype(np.float64)
         except Exception as exc:  # an exception is a failure of that case, with its trace
@@ -347,16 +354,17 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
         finite_exact = bool(np.all(np.abs(hi) < OVERFLOW[result_dtype]))
         if grads and backend.differentiable and dtype in ("float32", "float64") and finite_exact:
             grad_status.append(_check_grads(entry, case, target, dtype, arrays, kwargs, held,
-                                            hi, bound, flush_tiny, cell, repro, grad_oracle))
+                                            hi, bound, flush_tiny, cell, repro, grad_oracle,
+                                            transform))
         if backend.compilable and (compile_cases is None or compiled_done < compile_cases):
             compiled_done += 1
-            cell.compiled = _check_transformed("compiled", backend.compile, entry, case,
+            cell.compiled = _check_transformed(other_name, other, entry, case,
                                                target, arrays, kwargs, result, scale, bound,
                                                result_dtype, cell, repro, cell.compiled)
         if backend.vmappable and (compile_cases is None or vmapped_done < compile_cases):
             vmapped_done += 1
             cell.vmapped = _check_vmapped(entry, case, target, dtype, result, scale, bound,
-                                          result_dtype, cell, repro, cell.vmapped)
+                                          result_dtype, cell, repro, cell.vmapped, transform)
     if grad_status:
         cell.grad = "ok" if all(grad_status) else "FAIL"
     cell.seconds = time.perf_counter() - start
@@ -402,10 +410,15 @@ def _bound(entry):
     return bound
 
 
+def _eager(fn):
+    return fn
+
+
 def _check_grads(entry, case, target, dtype, arrays, kwargs, held, hi, bound, flush_tiny,
-                 cell, repro, oracle):
+                 cell, repro, oracle, transform=_eager):
     """Finite gradients, and with ``oracle`` directional derivatives (reverse
-    and forward mode) within ``bound`` of the reference's; returns whether all held."""
+    and forward mode) within ``bound`` of the reference's, each computed under
+    ``transform`` (a compiler, or eager); returns whether all held."""
     backend = target.backend
     xp = array_api_compat.array_namespace(arrays[0])
     ok = True
@@ -428,7 +441,8 @@ def _check_grads(entry, case, target, dtype, arrays, kwargs, held, hi, bound, fl
             continue
         what = f"gradient wrt argument {argnum}"
         try:
-            g = backend.to_numpy(backend.grad(total, tuple(arrays), argnum)).astype(np.float64)
+            g = transform(lambda *a, argnum=argnum: backend.grad(total, a, argnum))(*arrays)
+            g = backend.to_numpy(g).astype(np.float64)
         except Exception as exc:
             cell.failures.append(f"[{case.name}] {what} raised "
                                  f"{type(exc).__name__}: {exc}\n    {repro}")
@@ -456,8 +470,9 @@ def _check_grads(entry, case, target, dtype, arrays, kwargs, held, hi, bound, fl
                     value = gradients.directional(g, t)
                 else:
                     tangent = backend.asarray(t, target, dtype)
-                    value = float(backend.to_numpy(
-                        backend.jvp(total, tuple(arrays), argnum, tangent)))
+                    jvp = transform(lambda tan, *a, argnum=argnum:
+                                    backend.jvp(total, a, argnum, tan))
+                    value = float(backend.to_numpy(jvp(tangent, *arrays)))
             except Exception as exc:
                 cell.failures.append(f"[{case.name}] {mode}-mode derivative wrt argument "
                                      f"{argnum} raised {type(exc).__name__}: {exc}\n    {repro}")
@@ -513,16 +528,16 @@ def _check_transformed(what, transform, entry, case, target, arrays, kwargs, exp
     return "FAIL" if status == "FAIL" else "ok"
 
 
-def _check_vmapped(entry, case, target, dtype, eager, scale, bound, result_dtype, cell,
-                   repro, status):
-    """The case stacked twice along a new axis 0, under the backend's vmap: the
-    eager result twice."""
+def _check_vmapped(entry, case, target, dtype, result, scale, bound, result_dtype, cell,
+                   repro, status, transform=_eager):
+    """The case stacked twice along a new axis 0, under the backend's vmap (and
+    ``transform``, as the case's ``result`` was computed): that result twice."""
     stacked = replace(case, args=tuple(np.stack([a, a]) for a in case.args))
     arrays, kwargs = _build(target, stacked, dtype)
-    twice = np.stack([np.broadcast_to(scale, eager.shape)] * 2)
-    return _check_transformed("vmapped", target.backend.vmap, entry, case, target, arrays,
-                              kwargs, np.stack([eager, eager]), twice, bound, result_dtype,
-                              cell, repro, status)
+    twice = np.stack([np.broadcast_to(scale, result.shape)] * 2)
+    return _check_transformed("vmapped", lambda f: transform(target.backend.vmap(f)), entry,
+                              case, target, arrays, kwargs, np.stack([result, result]), twice,
+                              bound, result_dtype, cell, repro, status)
 
 
 def agreement(cells: list[CellResult]) -> list[str]:

@@ -39,7 +39,8 @@ __all__ = ["CheckReport", "assert_agreement", "assert_cell", "check", "entry", "
 
 def entry(func: Callable, reference: Callable, cases, *, name: str | None = None,
           elementwise: bool = True, differentiable: tuple = (0,), ulps: float = 4.0,
-          half_result: str = "input", scale: Callable | None = None) -> Entry:
+          half_result: str = "input", scale: Callable | None = None,
+          unrolled: bool = False) -> Entry:
     """Describe ``func`` for the suite.
 
     Parameters
@@ -70,11 +71,14 @@ def entry(func: Callable, reference: Callable, cases, *, name: str | None = None
     scale : callable, optional
         ``scale(args, kwargs, exact) -> array``: the magnitude errors are
         measured against where it is not ``|exact|``.
+    unrolled : bool
+        ``func`` loops in Python over an input dimension, so compiling it costs
+        far more than running it: quick runs keep it eager on JAX too.
     """
     lifted = references.elementwise(reference) if elementwise else reference
     return Entry(name or func.__name__, func, lifted, _case_table(cases),
                  differentiable=tuple(differentiable), ulps=ulps, half_result=half_result,
-                 scale=scale)
+                 scale=scale, unrolled=unrolled)
 
 
 def _case_table(cases):

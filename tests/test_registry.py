@@ -63,8 +63,43 @@ def test_vmap_check_catches_what_does_not_vectorise(target):
     host = Entry("softplus", _host_branch_softplus, good.reference, good.cases)
     cell = run_cell(host, target, "float64", compile_cases=0, grads=False)
     assert cell.vmapped == "n/a"  # compile_cases=0: no compiled and no vmapped case
-    cell = run_cell(host, target, "float64", compile_cases=1, grads=False)
+    # Every case compiled and vmapped (a quick run on JAX would already fail to
+    # compile the function, as no jit can trace it either).
+    cell = run_cell(host, target, "float64", compile_cases=None, grads=False)
     assert cell.vmapped == "FAIL"
     assert "vmapped run raised" in "\n".join(cell.failures)
-    cell = run_cell(good, target, "float64", compile_cases=1, grads=False)
+    cell = run_cell(good, target, "float64", compile_cases=None, grads=False)
     assert cell.vmapped == "ok", cell.failures
+
+
+
+FIRST = [t for t in backends.targets() if t.backend.compiled_first]
+
+
+@pytest.mark.parametrize("target", FIRST, ids=[t.id for t in FIRST])
+def test_quick_cells_run_compiled_where_eager_costs_more(target):
+    """A quick cell (one compiled case) on a compiled-first backend (JAX) runs
+    every case, with its gradients, compiled, and one case eagerly."""
+    good = REGISTRY["softplus"]
+    concrete = type(target.backend.asarray(np.zeros(1), target))
+    calls = []
+
+    def spy(x):
+        calls.append(type(x) is concrete)  # a tracer when compiled
+        return xploss.softplus(x)
+
+    cell = run_cell(Entry("softplus", spy, good.reference, good.cases), target, "float64",
+                    compile_cases=1)
+    assert cell.passed, cell.failures
+    assert (cell.compiled, cell.vmapped, cell.grad) == ("ok", "ok", "ok")
+    # One call on concrete arrays; traced: each case's value, the vmapped case,
+    # and the gradients.
+    assert sum(calls) == 1
+    assert len(calls) - 1 > len(good.cases("float64")) + 1
+    # A function that unrolls a loop stays eager: every case's value is computed
+    # on concrete arrays.
+    calls.clear()
+    cell = run_cell(Entry("softplus", spy, good.reference, good.cases, unrolled=True), target,
+                    "float64", compile_cases=1)
+    assert cell.passed, cell.failures
+    assert sum(calls) >= len(good.cases("float64"))
