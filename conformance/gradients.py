@@ -18,7 +18,10 @@ h = 2**-50: every such point is a float64 number (elements where it is not are
 not perturbed), and the reference is exact there, so the differences carry no
 rounding error; the precision is raised until they resolve ``D`` to far below
 an ULP. Richardson's extrapolation of the two central differences leaves an
-O(h**4) truncation error. A direction is *not resolved* (and not checked)
+O(h**4) truncation error. Elements whose outer steps make the reference
+non-finite (a probability of 0 or 1, one of whose steps leaves [0, 1]) are
+found by bisection and left unperturbed: the derivative is taken along the rest of
+the tangent. A direction is *not resolved* (and not checked)
 when the one-sided derivatives at the point disagree (a kink: |x| at 0, a
 hinge at its margin, where autodiff returns one of several subgradients), or
 the two central differences disagree beyond 1/1024 ULP (the reference is not
@@ -98,6 +101,9 @@ class Exact:
     one_sided_gap: object = None  # |D+ - D-|
     central_gap: object = None  # |D(h) - D(2h)|
     reason: str = ""
+    #: The tangent ``value`` is the derivative along: the one asked for, less
+    #: the elements whose steps leave the reference's domain.
+    tangent: object = None
 
 
 def exact_derivative(entry, held, kwargs, dtype, argnum, w, t, magnitude):
@@ -108,6 +114,8 @@ def exact_derivative(entry, held, kwargs, dtype, argnum, w, t, magnitude):
     the precision at which the steps' differences are resolved.
     """
     steps = np.ldexp(t, -STEP)
+    if not np.any(steps):
+        return Exact(reason="no element can be perturbed")
     nonzero = np.abs(steps[steps != 0])
     finite_inputs = [np.abs(a[np.isfinite(a)]) for a in held
                      if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size]
@@ -120,21 +128,49 @@ def exact_derivative(entry, held, kwargs, dtype, argnum, w, t, magnitude):
     references.DIGITS = digits
     try:
         with mpmath.workdps(digits):
-            s = {}
-            for k in (-2, -1, 0, 1, 2):
-                a = list(held)
-                a[argnum] = held[argnum] + k * steps
-                s[k] = _total(entry, a, kwargs, dtype, w)
-                if not mpmath.isfinite(s[k]):
-                    return Exact(reason="a reference value next to the point is not finite")
+            memo = {}
+
+            def total(k, keep):
+                key = (k, keep.tobytes())
+                if key not in memo:
+                    a = list(held)
+                    a[argnum] = held[argnum] + k * np.where(keep, steps, 0.0)
+                    memo[key] = _total(entry, a, kwargs, dtype, w)
+                return memo[key]
+
+            keep = _inside(steps != 0, lambda m: all(mpmath.isfinite(total(k, m))
+                                                     for k in (-2, 2)))
+            if not keep.any():
+                return Exact(reason="every element's step leaves the reference's domain")
+            s = {k: total(k, keep) for k in (-2, -1, 0, 1, 2)}
+            if not all(mpmath.isfinite(v) for v in s.values()):
+                return Exact(reason="a reference value next to the point is not finite")
             h = mpmath.ldexp(1, -STEP)
             right = (4 * (s[1] - s[0]) - (s[2] - s[0])) / (2 * h)
             left = (4 * (s[0] - s[-1]) - (s[0] - s[-2])) / (2 * h)
             d1 = (s[1] - s[-1]) / (2 * h)
             d2 = (s[2] - s[-2]) / (4 * h)
-            return Exact((4 * d1 - d2) / 3, abs(right - left), abs(d1 - d2))
+            return Exact((4 * d1 - d2) / 3, abs(right - left), abs(d1 - d2),
+                         tangent=np.where(keep, t, 0.0))
     finally:
         references.DIGITS = saved
+
+
+def _inside(mask, finite):
+    """The elements of ``mask`` to keep perturbed: all of them if ``finite(mask)``,
+    else, by bisection, those whose groups pass (an element on the edge of the
+    reference's domain, such as a probability of 0 or 1, is dropped)."""
+    if finite(mask):
+        return mask
+    ids = np.flatnonzero(mask)
+    if ids.size <= 1:
+        return np.zeros_like(mask)
+    kept = np.zeros_like(mask)
+    for part in (ids[: ids.size // 2], ids[ids.size // 2:]):
+        sub = np.zeros_like(mask)
+        sub.flat[part] = True
+        kept |= _inside(sub, finite)
+    return kept
 
 
 def measure(exact, computed, g, tangent, eps, tiny, ftz_allowance=0.0, limit=math.inf):

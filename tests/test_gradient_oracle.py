@@ -99,3 +99,32 @@ def test_forward_derivative_beyond_the_range_is_not_measured():
     err, why = gradients.measure(exact, mpmath.mpf(big) * 1.5, g, t, 2.0**-52, 2.0**-1022)
     assert err == 0
     assert why is None
+
+
+def test_elements_on_the_domain_edge_are_left_unperturbed():
+    """A probability of 0 or 1 has one of its two steps outside [0, 1], where the
+    reference is NaN: such elements are dropped from the tangent (found by
+    bisection), and the derivative is taken along the others."""
+    entry = REGISTRY["dice_loss"]
+    p = np.array([[0.0, 0.25, 1.0, 0.5], [1.0, 0.0, 0.75, 0.125]])
+    y = np.array([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0]])
+    tan = gradients.tangent("dice_loss", "edge", 0, p)
+    exact = gradients.exact_derivative(entry, [p, y], {}, "float64", 0, np.ones(()), tan, 1.0)
+    assert not exact.reason
+    inside = (p > 0) & (p < 1)
+    assert np.array_equal(exact.tangent[inside], tan[inside])
+    assert not np.any(exact.tangent[~inside])
+    # The derivative along the kept tangent, from the closed form of dice:
+    # loss = sum(p(1 - y) + y(1 - p)) / (sum p + sum y + 1).
+    num, den = np.sum(p * (1 - y) + y * (1 - p)), np.sum(p) + np.sum(y) + 1
+    grad = ((1 - 2 * y) * den - num) / den**2
+    assert float(exact.value) == pytest.approx(float(np.sum(grad * exact.tangent)), rel=1e-14)
+
+
+@pytest.mark.parametrize("name", ["dice_loss", "tversky_loss"])
+def test_oracle_checks_losses_of_probabilities(diff_target, name):
+    """Their tables hold probabilities of 0 and 1, so no tangent of every element
+    resolves; along the interior elements the gradients are checked."""
+    cell = run_cell(REGISTRY[name], diff_target, "float64", compile_cases=0, grad_oracle=True)
+    assert cell.passed, cell.failures
+    assert cell.grad_checked >= 4
