@@ -480,12 +480,20 @@ def _ratio(xp, d, d_err, b):
     # it is not used: its operands are replaced first, so no 0·inf reaches a
     # derivative.
     # (|s| < 1: an invalid b < -2 gives s < -1, whose product could overflow.)
+    fmax = float(xp.finfo(d.dtype).max)
     s_below = xp.where(_abs(xp, s) < 1.0, s, one)
-    fits = (s >= 1.0) | (_abs(xp, d) <= s_below * float(xp.finfo(d.dtype).max))
+    fits = (s >= 1.0) | (_abs(xp, d) <= s_below * fmax)
     ok = xp.isfinite(d) & (s > 0) & fits
+    # The numerators are scaled by c = 2^-h where |d| > 2^h, and the quotients
+    # back by 1/c, exactly: the derivative of n/s with respect to s is formed
+    # by some libraries (JAX's forward mode) as (-ds·n)·s^-2, whose product
+    # overflows for n near finfo.max though the derivative is finite; others
+    # (torch) form ((n/s)/s), which the scaling leaves unchanged.
+    h = (math.frexp(fmax)[1] - 2) // 2  # 511 for float64
+    c = xp.where(ok & (_abs(xp, d) > 2.0**h), const(xp, 2.0**-h, b), one)
     s_safe = xp.where(ok, s, one)
-    r = xp.where(ok, d, zero) / s_safe
-    r = r + (xp.where(ok, d_err, zero) - r * xp.where(ok, s_err, zero)) / s_safe
+    r = ((xp.where(ok, d, zero) * c) / s_safe) / c
+    r = r + ((xp.where(ok, d_err, zero) - r * xp.where(ok, s_err, zero)) * c / s_safe) / c
     return xp.where(ok, r, const(xp, math.nan, b))
 
 
