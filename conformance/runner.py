@@ -327,7 +327,7 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
             # Invalid-domain cases make NumPy warn (Dask when computing); the value
             # is what is checked.
             with np.errstate(all="ignore"):
-                out = transform(lambda *a, kw=kwargs: entry.func(*a, **kw))(*arrays)
+                out = transform(_with_options(entry, kwargs))(*arrays)
                 problems = _meta_problems(entry, target, dtype, out, arrays[0], hi.shape)
                 result = backend.to_numpy(out).astype(np.float64)
         except Exception as exc:  # an exception is a failure of that case, with its trace
@@ -411,6 +411,15 @@ def _bound(entry):
 
 
 def _eager(fn):
+    return fn
+
+
+def _with_options(entry, kwargs):
+    """``entry.func`` with the case's options bound: a function of the arrays only."""
+
+    def fn(*arrays):
+        return entry.func(*arrays, **kwargs)
+
     return fn
 
 
@@ -502,15 +511,12 @@ def _check_grads(entry, case, target, dtype, arrays, kwargs, held, hi, bound, fl
 
 def _check_transformed(what, transform, entry, case, target, arrays, kwargs, expected, scale,
                        bound, result_dtype, cell, repro, status):
-    """``transform(fn)(*arrays)`` (a compiler or a vmap) gives ``expected``, the
-    eager result, within the bound; ``status`` is the cell's status so far."""
-
-    def fn(*a):
-        return entry.func(*a, **kwargs)
-
+    """``transform(fn)(*arrays)`` (a compiler, eager, or a vmap) gives ``expected``,
+    the case's result, within the bound; ``status`` is the cell's status so far."""
     try:
         with np.errstate(all="ignore"):
-            got = target.backend.to_numpy(transform(fn)(*arrays)).astype(np.float64)
+            got = target.backend.to_numpy(
+                transform(_with_options(entry, kwargs))(*arrays)).astype(np.float64)
     except Exception as exc:
         cell.failures.append(f"[{case.name}] {what} run raised {type(exc).__name__}: "
                              f"{exc}\n    {repro}")

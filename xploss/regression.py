@@ -481,8 +481,9 @@ def _ratio(xp, d, d_err, b):
     # derivative.
     # (|s| < 1: an invalid b < -2 gives s < -1, whose product could overflow.)
     fmax = float(xp.finfo(d.dtype).max)
+    d_abs = _abs(xp, d)
     s_below = xp.where(_abs(xp, s) < 1.0, s, one)
-    fits = (s >= 1.0) | (_abs(xp, d) <= s_below * fmax)
+    fits = (s >= 1.0) | (d_abs <= s_below * fmax)
     ok = xp.isfinite(d) & (s > 0) & fits
     # The numerators are scaled by c = 2^-h where |d| > 2^h, and the quotients
     # back by 1/c, exactly: the derivative of n/s with respect to s is formed
@@ -490,7 +491,7 @@ def _ratio(xp, d, d_err, b):
     # overflows for n near finfo.max though the derivative is finite; others
     # (torch) form ((n/s)/s), which the scaling leaves unchanged.
     h = (math.frexp(fmax)[1] - 2) // 2  # 511 for float64
-    c = xp.where(ok & (_abs(xp, d) > 2.0**h), const(xp, 2.0**-h, b), one)
+    c = xp.where(ok & (d_abs > 2.0**h), const(xp, 2.0**-h, b), one)
     s_safe = xp.where(ok, s, one)
     r = ((xp.where(ok, d, zero) * c) / s_safe) / c
     r = r + ((xp.where(ok, d_err, zero) - r * xp.where(ok, s_err, zero)) * c / s_safe) / c
