@@ -55,7 +55,9 @@ def _cast_like(xp, a, like):
 
 def _nan_where(xp, invalid, loss):
     """``loss`` with NaN where ``invalid`` (an invalid value, never a number)."""
-    return xp.where(invalid, const(xp, math.nan, loss), loss)
+    # ``loss`` as the first operand: under jax.jit an empty result selected
+    # mostly from a constant was placed on the default device, not the input's.
+    return xp.where(~invalid, loss, const(xp, math.nan, loss))
 
 
 def _binary_prepare(fname, input, target, weight=None, **extra):

@@ -443,7 +443,7 @@ def multilabel_margin_loss(input, target, /, *, reduction="mean"):
     x = input if input.dtype == dtype else xp.astype(input, dtype)
     n_classes = x.shape[-1]
     # Positions before the first -1 hold labels.
-    stopped = xp.cumulative_sum(xp.astype(target == -1, xp.int32), axis=-1) > 0
+    stopped = xp.cumulative_sum(xp.astype(target == -1, xp.int32), axis=-1, dtype=xp.int32) > 0
     # A label outside [0, C) before the first -1 makes its sample NaN.
     bad = ~stopped & ((target < -1) | (target >= n_classes))
     _checks.values(xp, fname, "target", bad,

@@ -121,10 +121,12 @@ def _shifted(xp, x, axis):
     else:
         m = amax(xp, x, axis=axis, keepdims=True)
     is_max = x == m
+    # The maxima are counted in x's dtype: count_nonzero's integer result is
+    # int64 on some libraries whatever the device supports, and costs a pass
+    # through int64 on others. A count above 2^24 in float32 rounds but stays > 1.
+    n_max = xp.astype(is_max, x.dtype)
     if axis:
-        n_max = xp.count_nonzero(is_max, axis=axis, keepdims=True)
-    else:  # nothing reduced (and count_nonzero over no axis differs between libraries)
-        n_max = xp.astype(is_max, xp.int32)
+        n_max = xp.sum(n_max, axis=axis, keepdims=True)
     tied = n_max > 1
     finite_m = xp.isfinite(m)
     m_safe = xp.where(finite_m, m, zero)

@@ -35,7 +35,7 @@ def _previous_index(xp, n, k, dev):
     return xp.asarray([max(s - k, 0) for s in range(n)], device=dev)
 
 
-def _log_add(xp, terms):
+def _log_add(xp, terms, zero):
     """log Σ exp(h_i + l_i) of two or three double words ``(h_i, l_i)``, as
     ``(m, c, alive)``: the sum is ``m + c`` where ``alive`` and -inf elsewhere.
 
@@ -45,9 +45,11 @@ def _log_add(xp, terms):
     where e^{h_i - h_k} matters, by Sterbenz's lemma). Where every h_i is -inf
     the maximum is replaced by 0 before the subtraction (double where): every
     exp then sees -inf, with value and derivative 0, and nothing is NaN. A NaN
-    h_i is never the maximum and reaches u, so it propagates.
+    h_i is never the maximum and reaches u, so it propagates. ``zero`` is the
+    caller's (built from the input: an intermediate that does not depend on a
+    traced input is a concrete array on JAX's default device, and a constant
+    built beside it would be committed there).
     """
-    zero = const(xp, 0.0, terms[0][0])
     (h0, l0), (h1, l1) = terms[:2]
 
     def at_least(h, lo, h_other, lo_other):
@@ -90,12 +92,15 @@ def _padded_from_concatenated(xp, targets, target_lengths, width):
     zero = const(xp, 0, target_lengths)
     rows = xp.arange(n, dtype=itype, device=dev)
     # offset_n = Σ_{m<n} len_m, from an (N, N) comparison (no cumulative_sum on every library).
+    # (Integer sums name their dtype: the default promotes to int64, which a device
+    # without 64-bit types lacks.)
     offsets = xp.sum(xp.where(rows[None, :] < rows[:, None], target_lengths[None, :], zero),
-                     axis=1)
+                     axis=1, dtype=itype)
     j = xp.arange(width, dtype=itype, device=dev)
     pos = xp.arange(total, dtype=itype, device=dev)
     hit = pos[None, None, :] == (offsets[:, None, None] + j[None, :, None])
-    padded = xp.sum(xp.where(hit, targets[None, None, :], const(xp, 0, targets)), axis=2)
+    padded = xp.sum(xp.where(hit, targets[None, None, :], const(xp, 0, targets)), axis=2,
+                    dtype=targets.dtype)
     inside = (offsets >= 0) & (offsets + target_lengths <= total)
     return padded, inside
 
@@ -251,11 +256,16 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, /, *, blank=0,
             raise ValueError(msg)
 
     lp = to_compute(xp, log_probs)
+    # Under a JAX transformation log_probs may be a tracer, whose device is
+    # unknown (None); the indices then name it. Arrays built without the device
+    # would land on the default device, beside indices on another.
     dev = device(lp)
+    if dev is None:
+        dev = device(targets)
     itype = xp.__array_namespace_info__().default_dtypes(device=dev)["indexing"]
 
     def index_array(a):
-        if device(a) != dev:
+        if dev is not None and device(a) != dev:
             a = array_api_compat.to_device(a, dev)
         return a if a.dtype == itype else xp.astype(a, itype)
 
@@ -325,7 +335,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, /, *, blank=0,
         h1 = xp.where(has_previous, xp.take(h, back1, axis=1), neg_inf)
         h2 = xp.where(skip, xp.take(h, back2, axis=1), neg_inf)
         m, c, alive = _log_add(xp, [(h, lo), (h1, xp.take(lo, back1, axis=1)),
-                                    (h2, xp.take(lo, back2, axis=1))])
+                                    (h2, xp.take(lo, back2, axis=1))], zero)
         a = lpe[t, ...]
         alive = alive & (a != -math.inf)
         b = xp.where(alive, a, zero)
@@ -346,7 +356,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, /, *, blank=0,
         found = xp.any(sel, axis=1)
         ends.append((xp.where(found, xp.sum(xp.where(sel, h, zero), axis=1), neg_inf[None]),
                      xp.where(found, xp.sum(xp.where(sel, lo, zero), axis=1), zero[None])))
-    m, c, alive = _log_add(xp, ends)
+    m, c, alive = _log_add(xp, ends, zero)
     loss = xp.where(alive, -(m + c), const(xp, math.inf, lp))
     # NaN in, NaN out: a NaN (or +inf) log-probability of the blank or of a target
     # label, in a frame before the input length, makes the loss NaN wherever it
