@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,18 @@ class Target:
     backend: Backend
     device: Any
     label: str
+    #: A library setting the target runs under (JAX with x64 off): a callable
+    #: returning a context manager, which the runner enters around each run.
+    setting: Callable[[], AbstractContextManager] | None = None
+    #: Arrays carry shape and dtype but no values (torch's ``meta`` device):
+    #: only the results' metadata can be checked.
+    abstract: bool = False
+    #: Run only when asked for by name (``--device``): a slow target.
+    optional: bool = False
+
+    def active(self) -> AbstractContextManager:
+        """The target's setting, to enter around every use of its arrays."""
+        return self.setting() if self.setting is not None else nullcontext()
 
     @property
     def id(self) -> str:
@@ -144,8 +158,17 @@ class Backend:
     def prepare(self) -> None:
         """Library settings a conformance run needs (called once, by the runner)."""
 
+    @contextmanager
+    def computations(self):
+        """For a lazy library, a list that records each computation started
+        inside the block (a loss must build its result without computing); else
+        None, nothing to record."""
+        yield None
+
     def flushes_subnormals(self, target: Target, dtype: str) -> bool:
         """Whether arithmetic on ``target`` treats subnormal inputs as zero (DAZ)."""
+        if target.abstract:
+            return False
         fi = np.finfo(np.float64 if dtype == "float64" else np.float32)
         sub = float(fi.smallest_normal) / 4
         x = self.asarray(np.array([sub]), target, "float64" if dtype == "float64" else "float32")
@@ -161,7 +184,9 @@ class NumPyBackend(Backend):
 
 class ArrayApiStrictBackend(Backend):
     name = module = "array_api_strict"
-    device_kinds = ("CPU_DEVICE", "device1")
+    # device1 checks that nothing strays to the default device; no_float64 and
+    # no_x64 have no float64 (no_x64 no int64 either), as JAX without x64 mode.
+    device_kinds = ("CPU_DEVICE", "device1", "no_float64", "no_x64")
     float_dtypes = ("float64", "float32")
 
     def targets(self):
@@ -169,10 +194,15 @@ class ArrayApiStrictBackend(Backend):
         return [Target(self, d, str(d._device)) for d in xp.__array_namespace_info__().devices()
                 if d._device in self.device_kinds]
 
+    def dtypes(self, target):
+        return self.float_dtypes[1:] if target.label.startswith("no_") else self.float_dtypes
+
     def _asarray(self, data, target, native):
         xp = self.lib
         if native is None:
             native = getattr(xp, str(data.dtype))
+            if native == xp.int64 and target.label == "no_x64":
+                native = xp.int32
         return xp.asarray(data, dtype=native, device=target.device)
 
     def to_numpy(self, x):
@@ -183,7 +213,7 @@ class ArrayApiStrictBackend(Backend):
 class TorchBackend(Backend):
     name = module = "torch"
     differentiable = compilable = vmappable = True
-    device_kinds = ("cpu", "cuda", "mps")
+    device_kinds = ("cpu", "cuda", "mps", "meta")
     float_dtypes = FLOAT_DTYPES
 
     def targets(self):
@@ -193,6 +223,8 @@ class TorchBackend(Backend):
                 for i in range(torch.cuda.device_count())]
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             out.append(Target(self, torch.device("mps"), "mps"))
+        # Shapes and dtypes only: any read of a value (a host synchronisation) fails.
+        out.append(Target(self, torch.device("meta"), "meta", abstract=True))
         return out
 
     def dtypes(self, target):
@@ -270,11 +302,21 @@ class JaxBackend(Backend):
             config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
     def targets(self):
-        return [Target(self, d, f"{d.platform}:{d.id}") for d in self.lib.devices()]
+        jax = self.lib
+        devices = jax.devices()
+        out = [Target(self, d, f"{d.platform}:{d.id}") for d in devices]
+        if jax.config.jax_enable_x64:
+            # JAX's default, x64 off, as most users run it: float32 only, and
+            # 64-bit integers become 32-bit.
+            first = devices[0]
+            out.append(Target(self, first, f"{first.platform}:{first.id}:x32",
+                              setting=lambda: jax.enable_x64(False)))
+        return out
 
     def dtypes(self, target):
         # Without x64 mode JAX has no float64.
-        return self.float_dtypes if self.lib.config.jax_enable_x64 else self.float_dtypes[1:]
+        x64 = self.lib.config.jax_enable_x64 and target.setting is None
+        return self.float_dtypes if x64 else self.float_dtypes[1:]
 
     def native_dtype(self, name):
         return getattr(self.lib.numpy, name)
@@ -338,6 +380,32 @@ class CuPyBackend(Backend):
 class DaskBackend(Backend):
     name = "dask"
     module = "dask"
+    device_kinds = ("cpu", "distributed")
+    _client = None
+
+    def targets(self):
+        out = [Target(self, "cpu", "cpu")]
+        if importlib.util.find_spec("distributed") is not None:
+            # The same arrays computed by a distributed scheduler: graphs that
+            # must travel to workers (serialisable, no local state). Each task
+            # costs a round trip, many times the local schedulers' cost: only
+            # when asked for.
+            out.append(Target(self, "cpu", "distributed", setting=self._distributed,
+                              optional=True))
+        return out
+
+    def _distributed(self):
+        import dask
+
+        if self._client is None:
+            from distributed import Client, LocalCluster
+
+            # One in-process cluster for the whole run, reachable from this
+            # machine only, without a dashboard.
+            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                   protocol="tcp", host="127.0.0.1", dashboard_address=None)
+            DaskBackend._client = Client(cluster, set_as_default=False)
+        return dask.config.set(scheduler=self._client)
 
     def unavailable_reason(self):
         reason = super().unavailable_reason()
@@ -358,6 +426,14 @@ class DaskBackend(Backend):
 
     def to_numpy(self, x):
         return np.asarray(x.compute())
+
+    @contextmanager
+    def computations(self):
+        from dask.callbacks import Callback
+
+        seen = []
+        with Callback(start=lambda dsk: seen.append(len(dsk))):
+            yield seen
 
 
 ADAPTERS: dict[str, Backend] = {
@@ -380,10 +456,11 @@ def available() -> dict[str, str | None]:
     return {name: b.unavailable_reason() for name, b in ADAPTERS.items()}
 
 
-def targets(names=None) -> list[Target]:
-    """Every (backend, device) pair usable here, optionally limited to ``names``."""
+def targets(names=None, *, optional=False) -> list[Target]:
+    """Every (backend, device) pair usable here, optionally limited to ``names``;
+    the optional ones (see :class:`Target`) only with ``optional``."""
     out = []
     for name, reason in available().items():
         if reason is None and (names is None or name in names):
-            out.extend(get(name).targets())
+            out.extend(t for t in get(name).targets() if optional or not t.optional)
     return out

@@ -26,6 +26,7 @@ the accuracy bound on every case.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -301,6 +302,19 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
     them also eagerly. ``grad_oracle`` checks the gradients' accuracy
     against the reference, not only their finiteness.
     """
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(target.active())
+        except Exception as exc:  # a setting that cannot be entered (a cluster that won't start)
+            cell = CellResult(entry.name, target.id, dtype)
+            cell.failures.append(f"the target's setting raised {type(exc).__name__}: {exc}")
+            return cell
+        if target.abstract:
+            return _run_abstract(entry, target, dtype, grads)
+        return _run_cell(entry, target, dtype, compile_cases, grads, grad_oracle)
+
+
+def _run_cell(entry, target, dtype, compile_cases, grads, grad_oracle):
     start = time.perf_counter()
     cell = CellResult(entry.name, target.id, dtype)
     backend = target.backend
@@ -327,8 +341,12 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
             # Invalid-domain cases make NumPy warn (Dask when computing); the value
             # is what is checked.
             with np.errstate(all="ignore"):
-                out = transform(_with_options(entry, kwargs))(*arrays)
+                with backend.computations() as computed:
+                    out = transform(_with_options(entry, kwargs))(*arrays)
                 problems = _meta_problems(entry, target, dtype, out, arrays[0], hi.shape)
+                if computed:
+                    problems.append(f"not lazy: {len(computed)} computation(s) started "
+                                    f"before the result was read")
                 result = backend.to_numpy(out).astype(np.float64)
         except Exception as exc:  # an exception is a failure of that case, with its trace
             cell.failures.append(f"[{case.name}] raised {type(exc).__name__}: {exc}\n"
@@ -369,6 +387,59 @@ def run_cell(entry: Entry, target, dtype: str, *, compile_cases: int | None = No
         cell.grad = "ok" if all(grad_status) else "FAIL"
     cell.seconds = time.perf_counter() - start
     return cell
+
+
+def _run_abstract(entry, target, dtype, grads):
+    """A cell on a target whose arrays hold no values (torch's ``meta``): each
+    case, and the gradient of its sum for each differentiable argument, must
+    run and give the documented namespace, device, dtype and shape (NumPy's
+    result's shape). A value read on the way (a host synchronisation, Python
+    control flow on data) raises there, and fails the case."""
+    from xploss import backends
+
+    start = time.perf_counter()
+    cell = CellResult(entry.name, target.id, dtype)
+    backend = target.backend
+    numpy_cpu = backends.get("numpy").targets()[0]
+    for case in entry.cases(dtype):
+        repro = reproduction(entry, case, target, dtype)
+        try:
+            # The shape of the result, from NumPy (float32 for a dtype it lacks).
+            with np.errstate(all="ignore"):  # float32 casts overflow, as they should
+                np_arrays, np_kwargs = _build(numpy_cpu, case, "float32")
+                shape = np.shape(entry.func(*np_arrays, **np_kwargs))
+            arrays, kwargs = _build(target, case, dtype)
+            out = _with_options(entry, kwargs)(*arrays)
+            problems = _meta_problems(entry, target, dtype, out, arrays[0], shape)
+            if grads and backend.differentiable:
+                problems += _gradient_metadata(entry, case, backend, arrays, kwargs)
+        except Exception as exc:
+            cell.failures.append(f"[{case.name}] raised {type(exc).__name__}: {exc}\n"
+                                 f"    {repro}\n{traceback.format_exc(limit=3)}")
+            continue
+        cell.failures += [f"[{case.name}] {p}\n    {repro}" for p in problems]
+    if grads and backend.differentiable:
+        cell.grad = "FAIL" if any("gradient" in f for f in cell.failures) else "ok"
+    cell.worst_case = "(shapes only)"
+    cell.seconds = time.perf_counter() - start
+    return cell
+
+
+def _gradient_metadata(entry, case, backend, arrays, kwargs):
+    """Problems with the shape or dtype of the gradient of the sum of ``entry``
+    with respect to each differentiable argument (which must have its argument's)."""
+    xp = array_api_compat.array_namespace(arrays[0])
+    float_args = as_float_args(case.args)
+    problems = []
+    for argnum in entry.differentiable:
+        if argnum >= len(arrays) or not float_args[argnum] or argnum in case.no_grad:
+            continue
+        g = backend.grad(lambda *a: xp.sum(entry.func(*a, **kwargs)), arrays, argnum)
+        a = arrays[argnum]
+        if tuple(g.shape) != tuple(a.shape) or g.dtype != a.dtype:
+            problems.append(f"gradient wrt argument {argnum} has shape {tuple(g.shape)} and "
+                            f"dtype {g.dtype}, its argument {tuple(a.shape)} and {a.dtype}")
+    return problems
 
 
 def input_magnitude(held, shape):

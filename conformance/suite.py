@@ -115,7 +115,6 @@ def reproduce(function, case, target, dtype):
     naming a module variable that holds an Entry (a user's function).
     """
     from . import load_catalog
-    from .runner import ulp_errors
 
     if isinstance(function, Entry):
         entry = function
@@ -124,13 +123,26 @@ def reproduce(function, case, target, dtype):
         entry = getattr(importlib.import_module(module), attr)
     else:
         entry = load_catalog()[function]
-    function = entry.name
     backend_name, _, label = target.partition(":")
     backend = backends.get(backend_name)
     backend.prepare()
     tgt = next(t for t in backend.targets() if t.label == label)
     (c,) = [c for c in entry.cases(dtype) if c.name == case]
+    with tgt.active():
+        return _reproduce(entry, c, tgt, target, dtype)
+
+
+def _reproduce(entry, c, tgt, target, dtype):
+    from .runner import ulp_errors
+
+    backend = tgt.backend
+    function = entry.name
     arrays, kwargs = _build(tgt, c, dtype)
+    if tgt.abstract:  # no values to show: the result's metadata
+        out = entry.func(*arrays, **kwargs)
+        print(f"{function} [{c.name}] on {target} {dtype}: result {type(out).__name__} "
+              f"shape {tuple(out.shape)} dtype {out.dtype}")
+        return out, None, None
     held = _held(tgt, arrays, c)
     flush = flush_threshold(tgt, dtype)
     hi, lo, scale = REFERENCES.get(entry, c, dtype, held, _held_kwargs(tgt, kwargs), flush)

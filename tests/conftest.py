@@ -7,13 +7,14 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import pytest
+from helpers import value_targets
 from xploss.conformance.suite import prepare
 
 from xploss import backends
 
 # JAX float64 needs x64 mode; the conformance runner sets it the same way.
 SKIPPED = prepare()
-TARGETS = backends.targets()
+TARGETS = value_targets(backends.targets())
 
 
 def target_id(t):

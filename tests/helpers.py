@@ -15,6 +15,15 @@ def naive_softplus(x):
     return xp.log(1.0 + xp.exp(x))
 
 
+def value_targets(targets):
+    """The targets the tests build their inputs on: arrays that hold values, in
+    float64 too, under the libraries' ordinary settings. (The conformance tests
+    run every target, torch's meta device, JAX with x64 off and
+    array-api-strict's devices without 64-bit types included.)"""
+    return [t for t in targets
+            if not t.abstract and t.setting is None and "float64" in t.backend.dtypes(t)]
+
+
 def to_numpy(a):
     if hasattr(a, "detach"):  # a torch tensor
         return a.detach().cpu().numpy()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import array_api_compat
 import numpy as np
 import pytest
+from helpers import value_targets
 
 import xploss
 from xploss import backends
@@ -45,7 +46,7 @@ from xploss import backends
 N, F, C = 4, 3, 3        # rows, elementwise width, classes (F = C: fewer shapes to compile)
 T, S = 3, 2              # CTC frames and padded target width
 NAN = math.nan
-TARGETS = backends.targets()
+TARGETS = value_targets(backends.targets())
 
 # Public names that are not functions of arrays.
 NOT_LOSSES = {"validation"}
@@ -730,7 +731,8 @@ def test_non_array_argument_raises_type_error(target, name, argument):
     _raises_each([(f"{argument} as a list", call)], TypeError, _pattern(name, argument))
 
 
-DEVICE_PAIRS = [(t, o) for t in TARGETS for o in t.backend.targets() if o.device != t.device]
+DEVICE_PAIRS = [(t, o) for t in TARGETS for o in value_targets(t.backend.targets())
+                if o.device != t.device]
 DEVICE_CASES = [(t, o, name, argument) for t, o in DEVICE_PAIRS
                 for name, argument in _cases("arrays")]
 
