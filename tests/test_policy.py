@@ -636,3 +636,26 @@ def test_msle_derivatives_near_the_largest_target(diff_target, dtype):
     scale = 4 * float(np.finfo(dtype).eps) * max(abs(float(e)) for e in exact)
     assert np.max(np.abs(g - np.array([float(e) for e in exact]))) <= scale, (g, exact)
     assert abs(forward - float(mpmath.fsum(exact))) <= len(exact) * scale, forward
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_msle_forward_derivative_along_a_tangent_as_large_as_the_input(diff_target, dtype):
+    """Input 1e300 (1e30 in float32), target finfo.max, tangent the input itself:
+    (-ds·n)·s^-2 of JAX's forward-mode quotient rule overflowed although the
+    directional derivative, 2 (log1p x - log1p y) x/(1 + x), is about -2 ln(y/x).
+    Reference: mpmath at 60 digits."""
+    b, t = diff_target.backend, diff_target
+    x_np = np.array([1e300 if dtype == "float64" else 1e30])
+    y_np = np.array([float(np.finfo(dtype).max)])
+    x, y = b.asarray(x_np, t, dtype), b.asarray(y_np, t, dtype)
+    xm, ym = (mpmath.mpf(float(v)) for v in (x_np.astype(dtype)[0], y_np[0]))
+    with mpmath.workdps(60):
+        exact = float(2 * (mpmath.log1p(xm) - mpmath.log1p(ym)) / (1 + xm) * xm)
+
+    def total(v):
+        return b.namespace().sum(xploss.msle_loss(v, y, reduction="none"))
+
+    for mode, value in (("reverse", float(b.to_numpy(b.grad(total, (x,), 0))[0]) * float(xm)),
+                        ("forward", float(b.to_numpy(b.jvp(total, (x,), 0, x))))):
+        assert abs(value - exact) <= 4 * float(np.finfo(dtype).eps) * abs(exact), (mode, value,
+                                                                                  exact)

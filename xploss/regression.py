@@ -485,16 +485,23 @@ def _ratio(xp, d, d_err, b):
     s_below = xp.where(_abs(xp, s) < 1.0, s, one)
     fits = (s >= 1.0) | (d_abs <= s_below * fmax)
     ok = xp.isfinite(d) & (s > 0) & fits
-    # The numerators are scaled by c = 2^-h where |d| > 2^h, and the quotients
-    # back by 1/c, exactly: the derivative of n/s with respect to s is formed
-    # by some libraries (JAX's forward mode) as (-ds·n)·s^-2, whose product
-    # overflows for n near finfo.max though the derivative is finite; others
-    # (torch) form ((n/s)/s), which the scaling leaves unchanged.
+    # The numerator is scaled by c = 2^-h where |d| > 2^h, the denominator by
+    # c_s = 2^-h where s > 2^h, and the quotient back by c_s/c, exactly: the
+    # derivative of n/s with respect to s is formed by some libraries (JAX's
+    # forward mode) as (-ds·n)·s^-2, whose products overflow for n near
+    # finfo.max, or for a tangent ds as large as s beside a large n, though the
+    # derivative is finite; others (torch) form ((n/s)/s), which the scaling
+    # leaves unchanged. Every intermediate stays within 2^(h+2) of the result
+    # or of 1, so none overflows or turns subnormal where the result does not.
     h = (math.frexp(fmax)[1] - 2) // 2  # 511 for float64
-    c = xp.where(ok & (d_abs > 2.0**h), const(xp, 2.0**-h, b), one)
+    small = const(xp, 2.0**-h, b)
+    c = xp.where(ok & (d_abs > 2.0**h), small, one)
     s_safe = xp.where(ok, s, one)
-    r = ((xp.where(ok, d, zero) * c) / s_safe) / c
-    r = r + ((xp.where(ok, d_err, zero) - r * xp.where(ok, s_err, zero)) * c / s_safe) / c
+    c_s = xp.where(s_safe > 2.0**h, small, one)
+    s_scaled = s_safe * c_s
+    r = (((xp.where(ok, d, zero) * c) / s_scaled) * c_s) / c
+    r = r + ((((xp.where(ok, d_err, zero) - r * xp.where(ok, s_err, zero)) * c) / s_scaled)
+             * c_s) / c
     return xp.where(ok, r, const(xp, math.nan, b))
 
 
