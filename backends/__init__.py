@@ -381,7 +381,6 @@ class DaskBackend(Backend):
     name = "dask"
     module = "dask"
     device_kinds = ("cpu", "distributed")
-    _client = None
 
     def targets(self):
         out = [Target(self, "cpu", "cpu")]
@@ -394,18 +393,21 @@ class DaskBackend(Backend):
                               optional=True))
         return out
 
-    def _distributed(self):
+    @staticmethod
+    @contextmanager
+    def _distributed():
         import dask
+        from distributed import Client, LocalCluster
 
-        if self._client is None:
-            from distributed import Client, LocalCluster
-
-            # One in-process cluster for the whole run, reachable from this
-            # machine only, without a dashboard.
-            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                   protocol="tcp", host="127.0.0.1", dashboard_address=None)
-            DaskBackend._client = Client(cluster, set_as_default=False)
-        return dask.config.set(scheduler=self._client)
+        # An in-process cluster per cell, reachable from this machine only,
+        # without a dashboard (starting one takes about 0.1 s). It is closed on
+        # the way out: its threads would otherwise outlive the cell and keep
+        # drawing from the global random generator.
+        with (LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                           protocol="tcp", host="127.0.0.1", dashboard_address=None) as cluster,
+              Client(cluster, set_as_default=False) as client,
+              dask.config.set(scheduler=client)):
+            yield
 
     def unavailable_reason(self):
         reason = super().unavailable_reason()

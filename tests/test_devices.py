@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from xploss.conformance import Entry, load_catalog
@@ -153,6 +154,13 @@ def test_dask_on_a_distributed_cluster():
     assert target.optional
     assert target not in backends.targets(["dask"])
     assert target in backends.targets(["dask"], optional=True)
+    before = set(threading.enumerate())
     for name in ("softplus", "cross_entropy", "huber_loss"):
         cell = run_cell(REGISTRY[name], target, "float64")
         assert cell.passed, cell.failures
+    # The cluster is closed with its cell: no thread of it is left to run
+    # (and draw from the global random generator) under the tests after it.
+    # distributed's process-wide offload pool stays, idle.
+    left = [t.name for t in set(threading.enumerate()) - before
+            if t.is_alive() and not t.name.startswith("Dask-Offload")]
+    assert not left, left
