@@ -89,8 +89,33 @@ def _float64_args(target, arrays):
             for a in arrays]
 
 
+def _softmax_rows_mean(rows, targets, term):
+    """The mean over rows of sum_c term(q_c, p_c, -log p_c), p = softmax(row)."""
+    total = 0
+    for row, q in zip(rows, targets, strict=True):
+        x = [mpmath.mpf(v) for v in row]
+        m = max(x)
+        lse = m + mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in x))
+        total += mpmath.fsum(term(mpmath.mpf(c), mpmath.exp(v - lse), lse - v)
+                             for v, c in zip(x, q, strict=True))
+    return total / len(rows)
+
+
+# Two classes whose terms are near max: the row's loss (1.8·max) overflows, the
+# batch's mean does not.
+FAR_ROWS = ([[0.9 * BIG, -0.9 * BIG, -0.9 * BIG], [0.0, 0.0, 0.0]],
+            [[0.0, 0.5, 0.5], [0.25, 0.25, 0.5]])
+
 REDUCTION_CASES = [
     # (function, arrays, kwargs, mpmath expression of the exact value)
+    ("soft-label cross-entropy: a row's loss beyond max, the mean not", xploss.cross_entropy,
+     FAR_ROWS, {}, lambda: _softmax_rows_mean(*FAR_ROWS, lambda q, p, nl: q * nl)),
+    ("soft-label focal: the same", xploss.softmax_focal_loss, FAR_ROWS, {"gamma": 2.0},
+     lambda: _softmax_rows_mean(*FAR_ROWS, lambda q, p, nl: q * (1 - p) ** 2 * nl)),
+    ("soft-label poly1: the same", xploss.poly1_cross_entropy, FAR_ROWS, {"epsilon": 1.0},
+     lambda: _softmax_rows_mean(*FAR_ROWS, lambda q, p, nl: q * (nl + (1 - p)))),
+    ("soft-label cross-entropy: the sum is beyond max", xploss.cross_entropy,
+     FAR_ROWS, {"reduction": "sum"}, lambda: mpmath.inf),
     ("l1 mean of three terms near max", xploss.l1_loss,
      ([BIG, BIG, 0.5 * BIG], [0.0, 0.0, 0.0]), {},
      lambda: (2 * mpmath.mpf(BIG) + mpmath.mpf(BIG) / 2) / 3),

@@ -18,7 +18,7 @@ import math
 
 from ._support import amax, const, mul0, reduced_axes
 
-__all__ = ["mean", "reduce", "scaled_mean", "total"]
+__all__ = ["mean", "reduce", "scaled_mean", "scaled_total", "total"]
 
 
 def _count(x, axis):
@@ -130,6 +130,19 @@ def mean(xp, x, axis=None, *, count=None, weight=None):
     terms, ``weight`` to 1), finite wherever the exact value is; an empty mean is 0."""
     count = max(_count(x, axis), 1) if count is None else count
     return _unscale(xp, *_sums(xp, x, axis, weight), count=count)
+
+
+def scaled_total(xp, x, axis):
+    """``sum(x, axis)`` as ``(s, scale, scale_min)``: ``s`` the sum times
+    ``scale``, a power of two per result in ``[scale_min, 1]`` (1 unless the
+    terms are large, see the module docstring), or ``scale`` None where
+    nothing is scaled. A per-sample sum that may exceed finfo.max (a row of
+    class terms), for :func:`reduce` (``scale=``, ``scale_min=``) to reduce
+    without overflowing where the batch's mean is finite."""
+    s, c, _ = _sums(xp, x, axis)
+    if c is None:
+        return s, None, None
+    return s, xp.reshape(c, s.shape), 2.0 ** -math.ceil(math.log2(_count(x, axis)))
 
 
 def scaled_mean(xp, x, axis, *, weight):

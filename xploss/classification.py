@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._reductions import mean, reduce
+from ._reductions import mean, reduce, scaled_total
 from ._support import (
     compute_dtype,
     const,
@@ -347,6 +347,16 @@ def _log_p_at(xp, onehot, sh):
     return xp.where(m == -math.inf, const(xp, -math.inf, log_p), log_p)
 
 
+def _reduce_rows(xp, terms, invalid, reduction):
+    """Each row's loss, the sum of its class ``terms`` (NaN in ``invalid``
+    rows), reduced. A row's sum is carried scaled by a power of two: a row
+    whose loss exceeds finfo.max (two classes with terms near it) makes
+    ``'none'`` inf there, but not a finite mean or sum."""
+    loss, scale, scale_min = scaled_total(xp, terms, -1)
+    return reduce(xp, _nan_where(xp, invalid, loss), reduction, scale=scale,
+                  scale_min=scale_min)
+
+
 def _finish_class_index(xp, loss, valid, in_range, w_target, reduction, *, weighted=False):
     """Ignored targets give exactly 0; out-of-range targets give NaN (never a number).
 
@@ -443,7 +453,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
         terms = _cross_terms(xp, x, q, _shifted(xp, x, (x.ndim - 1,)))
         if w is not None:
             terms = mul0(xp, w, terms)
-        return reduce(xp, _nan_where(xp, invalid, xp.sum(terms, axis=-1)), reduction)
+        return _reduce_rows(xp, terms, invalid, reduction)
 
     onehot, valid, in_range = _class_index_terms(xp, fname, x, target, ignore_index)
     # Ignored rows are replaced before any arithmetic: their logits, even NaN,
@@ -764,9 +774,9 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
     weighted = w is not None and not probabilities and label_smoothing == 0
     if w is not None and not weighted:
         terms = mul0(xp, w, terms)
-    loss = xp.sum(terms, axis=-1)
     if probabilities:
-        return reduce(xp, _nan_where(xp, invalid, loss), reduction)
+        return _reduce_rows(xp, terms, invalid, reduction)
+    loss = xp.sum(terms, axis=-1)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
     return _finish_class_index(xp, loss, valid, in_range, w_target, reduction,
                                weighted=weighted)
