@@ -43,13 +43,27 @@ def signed(dtype):
     return np.array(sorted({-v for v in m} | set(m)))
 
 
+def portable(fn, x):
+    """``fn``, an mpmath function, of each element of ``x``, rounded to float64.
+
+    Case inputs are built with it wherever they need a transcendental function:
+    NumPy's ``exp``, ``log`` and ``power`` round differently in the last bit on
+    different processors (their SIMD paths), which would change a case's inputs,
+    and so its digest, and stale its committed oracle vector on that machine.
+    mpmath gives every machine the same bits."""
+    x = np.asarray(x, dtype=np.float64)
+    with mpmath.workdps(40):
+        out = [float(fn(mpmath.mpf(float(v)))) for v in x.ravel()]
+    return np.array(out, dtype=np.float64).reshape(x.shape)
+
+
 def sweep(dtype, n=48, seed=0, low=None, high=None):
     """Fixed-seed log-uniform magnitudes over the finite range, both signs."""
     eps, tiny, sub, big = FINFO[dtype]
     rng = np.random.default_rng(seed)
     lo = math.log10(tiny) if low is None else low
     hi = math.log10(big) - 0.01 if high is None else high
-    mags = 10.0 ** rng.uniform(lo, hi, n)
+    mags = portable(lambda u: mpmath.power(10, u), rng.uniform(lo, hi, n))
     return mags * rng.choice([-1.0, 1.0], n)
 
 
@@ -377,11 +391,11 @@ def _kl_cases(dtype):
     t = unit_values(dtype)
     t = t[(t == 0) | (t >= tiny)]
     rng = np.random.default_rng(8)
-    lp = np.log(rng.dirichlet(np.ones(4), 3))
+    lp = portable(mpmath.log, rng.dirichlet(np.ones(4), 3))
     tp = rng.dirichlet(np.ones(4), 3)
     tp[0, 1] = 0.0
     # Inputs equal to log t: the term cancels (the bound is relative to t(|log t| + |x|)).
-    near = np.log(tp[1:]) * (1 + 1e-3)
+    near = portable(mpmath.log, tp[1:]) * (1 + 1e-3)
     return [
         Case("grid", grid(logp, t), {"reduction": "none"}),
         Case("zero_target_masked_input", (arr(-INF, -INF, -2.0), arr(0.0, 0.5, 0.0)),
@@ -389,7 +403,7 @@ def _kl_cases(dtype):
         Case("near_cancellation", (near, tp[1:]), {"reduction": "none"}),
         Case("batchmean", (lp, tp), {"reduction": "batchmean"}, summands=lp.size),
         Case("mean", (lp, tp), {}, summands=lp.size),
-        Case("log_target", (lp, np.log(tp + 1e-300)), {"reduction": "sum", "log_target": True},
+        Case("log_target", (lp, portable(mpmath.log, tp + 1e-300)), {"reduction": "sum", "log_target": True},
              summands=lp.size),
         Case("log_target_masked", (arr(-1.0, -INF, NAN), arr(-INF, -INF, -INF)),
              {"reduction": "none", "log_target": True}),
@@ -780,7 +794,7 @@ def _poisson_cases(dtype):
                  no_grad=(0,)),
             Case(f"mean{tag}", (xs, ts), {"full": full}, summands=2 * xs.size),
         ]
-    cases.append(Case("sum", (np.exp(xs), ts), {"reduction": "sum", "log_input": False},
+    cases.append(Case("sum", (portable(mpmath.exp, xs), ts), {"reduction": "sum", "log_input": False},
                       summands=2 * xs.size))
     return cases
 
@@ -1158,12 +1172,17 @@ register(Entry("tversky_loss", xploss.tversky_loss, ref.tversky_loss,
 
 
 def _log_softmax_np(x):
-    """float64 log-softmax for building inputs (what the backend holds is what the
-    reference sees, so this needs no special accuracy)."""
-    with np.errstate(invalid="ignore"):
-        m = np.max(x, axis=-1, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0.0)
-        return (x - m) - np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True))
+    """float64 log-softmax along the last axis for building inputs, the same on
+    every machine (:func:`portable`)."""
+    x = np.asarray(x, dtype=np.float64)
+    rows = x.reshape(-1, x.shape[-1])
+    out = np.empty_like(rows)
+    with mpmath.workdps(40):
+        for i, row in enumerate(rows):
+            v = [mpmath.mpf(float(a)) for a in row]
+            lse = mpmath.log(mpmath.fsum(mpmath.exp(a) for a in v))
+            out[i] = [float(a - lse) for a in v]
+    return out.reshape(x.shape)
 
 
 def _ctc_inputs(rng, n_frames, n_classes, input_lengths, target_lengths, *, width=None,
