@@ -403,8 +403,8 @@ def _kl_cases(dtype):
         Case("near_cancellation", (near, tp[1:]), {"reduction": "none"}),
         Case("batchmean", (lp, tp), {"reduction": "batchmean"}, summands=lp.size),
         Case("mean", (lp, tp), {}, summands=lp.size),
-        Case("log_target", (lp, portable(mpmath.log, tp + 1e-300)), {"reduction": "sum", "log_target": True},
-             summands=lp.size),
+        Case("log_target", (lp, portable(mpmath.log, tp + 1e-300)),
+             {"reduction": "sum", "log_target": True}, summands=lp.size),
         Case("log_target_masked", (arr(-1.0, -INF, NAN), arr(-INF, -INF, -INF)),
              {"reduction": "none", "log_target": True}),
         Case("nan", (arr(NAN, -1.0), arr(0.0, NAN)), {"reduction": "none"}),
@@ -794,8 +794,8 @@ def _poisson_cases(dtype):
                  no_grad=(0,)),
             Case(f"mean{tag}", (xs, ts), {"full": full}, summands=2 * xs.size),
         ]
-    cases.append(Case("sum", (portable(mpmath.exp, xs), ts), {"reduction": "sum", "log_input": False},
-                      summands=2 * xs.size))
+    cases.append(Case("sum", (portable(mpmath.exp, xs), ts),
+                      {"reduction": "sum", "log_input": False}, summands=2 * xs.size))
     return cases
 
 
