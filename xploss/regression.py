@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from . import _checks
-from ._reductions import reduce
+from ._reductions import reduce, reduce_squares
 from ._support import const, device, log1p_neg, mul0, namespace, two_sum_error
 from .classification import _binary_prepare, _cast_like, _nan_where
 from .primitives import _log_cosh, _xlogy_like
@@ -79,6 +79,9 @@ def mse_loss(input, target, /, *, weight=None, reduction="mean"):
     Notes
     -----
     ``torch.nn.functional.mse_loss`` semantics, except that shapes must match.
+    Without ``weight``, a square beyond finfo.max (a residual beyond its
+    square root) is inf under ``'none'`` and ``'sum'``, as exact, but does
+    not make a finite mean inf (torch: inf).
 
     Examples
     --------
@@ -89,6 +92,8 @@ def mse_loss(input, target, /, *, weight=None, reduction="mean"):
     """
     xp, x, t, w = _prepare("mse_loss", input, target, reduction, weight)
     d = x - t
+    if w is None:
+        return reduce_squares(xp, d, reduction)
     # torch's weighted 'mean' divides by sum(weight) (l1_loss too).
     return reduce(xp, d * d, reduction, weight=w, normalizer=w)
 
