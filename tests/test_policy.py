@@ -106,8 +106,28 @@ def _softmax_rows_mean(rows, targets, term):
 FAR_ROWS = ([[0.9 * BIG, -0.9 * BIG, -0.9 * BIG], [0.0, 0.0, 0.0]],
             [[0.0, 0.5, 0.5], [0.25, 0.25, 0.5]])
 
+# Class indices with label smoothing 0.75 over four classes (q exact in
+# binary): three classes with terms 0.1875·1.8·max make the first row's loss
+# 1.0125·max, beyond the range; the batch's mean is not.
+SMOOTHED_ROWS = ([[0.9 * BIG, -0.9 * BIG, -0.9 * BIG, -0.9 * BIG], [0.0, 0.0, 0.0, 0.0]],
+                 [0, 1])
+SMOOTHED_Q = [[0.4375, 0.1875, 0.1875, 0.1875], [0.1875, 0.4375, 0.1875, 0.1875]]
+
 REDUCTION_CASES = [
     # (function, arrays, kwargs, mpmath expression of the exact value)
+    ("smoothed cross-entropy: a row's loss beyond max, the mean not", xploss.cross_entropy,
+     SMOOTHED_ROWS, {"label_smoothing": 0.75},
+     lambda: _softmax_rows_mean(SMOOTHED_ROWS[0], SMOOTHED_Q, lambda q, p, nl: q * nl)),
+    ("smoothed focal: the same", xploss.softmax_focal_loss, SMOOTHED_ROWS,
+     {"label_smoothing": 0.75, "gamma": 2.0},
+     lambda: _softmax_rows_mean(SMOOTHED_ROWS[0], SMOOTHED_Q,
+                                lambda q, p, nl: q * (1 - p) ** 2 * nl)),
+    ("smoothed poly1: the same", xploss.poly1_cross_entropy, SMOOTHED_ROWS,
+     {"label_smoothing": 0.75, "epsilon": 1.0},
+     lambda: _softmax_rows_mean(SMOOTHED_ROWS[0], SMOOTHED_Q,
+                                lambda q, p, nl: q * (nl + (1 - p)))),
+    ("smoothed cross-entropy: a one-row mean beyond max is inf", xploss.cross_entropy,
+     ([SMOOTHED_ROWS[0][0]], [0]), {"label_smoothing": 0.75}, lambda: mpmath.inf),
     ("soft-label cross-entropy: a row's loss beyond max, the mean not", xploss.cross_entropy,
      FAR_ROWS, {}, lambda: _softmax_rows_mean(*FAR_ROWS, lambda q, p, nl: q * nl)),
     ("soft-label focal: the same", xploss.softmax_focal_loss, FAR_ROWS, {"gamma": 2.0},

@@ -357,17 +357,20 @@ def _reduce_rows(xp, terms, invalid, reduction):
                   scale_min=scale_min)
 
 
-def _finish_class_index(xp, loss, valid, in_range, w_target, reduction, *, weighted=False):
+def _finish_class_index(xp, loss, valid, in_range, w_target, reduction, *, weighted=False,
+                        scale=None, scale_min=None):
     """Ignored targets give exactly 0; out-of-range targets give NaN (never a number).
 
     With ``weighted``, ``loss`` is unweighted and ``w_target`` multiplies it in
     the reduction, so a product beyond finfo.max does not make a finite mean inf.
+    ``scale`` (from :func:`scaled_total`) marks a loss carried times it.
     """
     zero = const(xp, 0.0, loss)
     loss = xp.where(valid, _nan_where(xp, ~in_range, loss), zero)
     denominator = xp.where(valid, w_target, zero)
     weight = denominator if weighted else None
-    return reduce(xp, loss, reduction, weight=weight, normalizer=denominator)
+    return reduce(xp, loss, reduction, weight=weight, normalizer=denominator, scale=scale,
+                  scale_min=scale_min)
 
 
 def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction="mean",
@@ -472,10 +475,16 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     smooth_terms = _cross_terms(xp, x, _uniform_unmasked(xp, x), sh)
     if w is not None:
         smooth_terms = mul0(xp, w, smooth_terms)
-    smoothed = label_smoothing * xp.sum(smooth_terms, axis=-1)
+    # The row's loss is carried scaled (see _reduce_rows): its smoothing sum may
+    # exceed finfo.max where the batch's mean does not.
+    smooth_total, scale, scale_min = scaled_total(xp, smooth_terms, -1)
+    if scale is not None:
+        loss = loss * scale
+    smoothed = label_smoothing * smooth_total
     # Full smoothing drops the target's term, which may be inf (a +inf logit elsewhere).
     loss = smoothed if label_smoothing == 1 else (1.0 - label_smoothing) * loss + smoothed
-    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction)
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction, scale=scale,
+                               scale_min=scale_min)
 
 
 def _uniform_unmasked(xp, x):
@@ -776,10 +785,13 @@ def _class_distribution_loss(fname, input, target, weight, ignore_index, reducti
         terms = mul0(xp, w, terms)
     if probabilities:
         return _reduce_rows(xp, terms, invalid, reduction)
-    loss = xp.sum(terms, axis=-1)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
-    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction,
-                               weighted=weighted)
+    if label_smoothing == 0:  # one nonzero term per row: its sum cannot overflow
+        return _finish_class_index(xp, xp.sum(terms, axis=-1), valid, in_range, w_target,
+                                   reduction, weighted=weighted)
+    loss, scale, scale_min = scaled_total(xp, terms, -1)
+    return _finish_class_index(xp, loss, valid, in_range, w_target, reduction, scale=scale,
+                               scale_min=scale_min)
 
 
 def softmax_focal_loss(input, target, /, *, alpha=None, gamma=2.0, weight=None,
