@@ -113,8 +113,19 @@ SMOOTHED_ROWS = ([[0.9 * BIG, -0.9 * BIG, -0.9 * BIG, -0.9 * BIG], [0.0, 0.0, 0.
                  [0, 1])
 SMOOTHED_Q = [[0.4375, 0.1875, 0.1875, 0.1875], [0.1875, 0.4375, 0.1875, 0.1875]]
 
+# Class-index rows whose losses (about 1.7e308 and 1.2e308) sum beyond max.
+BIG_INDEX_ROWS = ([[0.95 * BIG, 0.0], [0.65 * BIG, 0.0]], [1, 1])
+
 REDUCTION_CASES = [
     # (function, arrays, kwargs, mpmath expression of the exact value)
+    ("class-index cross-entropy: mean of losses whose sum exceeds max", xploss.cross_entropy,
+     BIG_INDEX_ROWS, {},
+     lambda: _softmax_rows_mean(BIG_INDEX_ROWS[0], [[0.0, 1.0]] * 2, lambda q, p, nl: q * nl)),
+    ("nll_loss: the same", xploss.nll_loss, ([[0.0, -0.95 * BIG], [0.0, -0.65 * BIG]], [1, 1]),
+     {}, lambda: (0.95 * mpmath.mpf(BIG) + 0.65 * mpmath.mpf(BIG)) / 2),
+    ("weighted nll_loss: the same", xploss.nll_loss,
+     ([[0.0, -0.95 * BIG], [0.0, -0.65 * BIG]], [1, 1]), {"weight": [1.0, 0.5]},
+     lambda: (0.95 * mpmath.mpf(BIG) + 0.65 * mpmath.mpf(BIG)) / 2),
     ("smoothed cross-entropy: a row's loss beyond max, the mean not", xploss.cross_entropy,
      SMOOTHED_ROWS, {"label_smoothing": 0.75},
      lambda: _softmax_rows_mean(SMOOTHED_ROWS[0], SMOOTHED_Q, lambda q, p, nl: q * nl)),

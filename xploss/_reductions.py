@@ -230,10 +230,23 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
     numerator, c_numerator, g = _sums(xp, losses, None, weight)
     denominator, c_denominator, _ = _sums(xp, normalizer, None)
     one = const(xp, 1.0, denominator)
-    # The sums are scaled by powers of two, undone exactly: the numerator is
-    # rescaled before the division (a big numerator's s is small, and would
-    # underflow over a large denominator), and g (>= 1) multiplies last.
+    # The sums are scaled by powers of two, undone exactly, g (>= 1) last. The
+    # numerator is rescaled before the division: a weighted numerator's s is
+    # small (its products are scaled by about 2**-emax), and over a denominator
+    # near finfo.max it would underflow. Where that rescaled numerator
+    # overflows although the mean does not (unweighted terms of 1.7e308 and
+    # 1.2e308: their sum), it is rescaled after the division, whose quotient
+    # cannot underflow there: it is at least c_n / c_d (s·c_d/c_n exceeds
+    # finfo.max, the denominator does not), a normal number: c_n >= 2**-543 in
+    # float64 and 2**-85 in float32 for up to 2**60 and 2**40 terms.
     c_d = one if c_denominator is None else xp.reshape(c_denominator, ())
     c_n = one if c_numerator is None else xp.reshape(c_numerator, ())
-    ratio = (numerator * (c_d / c_n)) / xp.where(denominator == 0, one, denominator)
+    safe = xp.where(denominator == 0, one, denominator)
+    factor = c_d / c_n
+    # The numerator rescaled first exceeds finfo.max exactly where |s| exceeds
+    # finfo.max / factor (factor >= 1 there; both scalings are exact).
+    after = xp.abs(numerator) > float(xp.finfo(numerator.dtype).max) / xp.maximum(factor, one)
+    zero = const(xp, 0.0, numerator)
+    ratio = xp.where(after, (xp.where(after, numerator, zero) / safe) * factor,
+                     (xp.where(after, zero, numerator) * factor) / safe)
     return ratio if g is None else ratio * xp.reshape(g, ())
