@@ -9,6 +9,7 @@ import mpmath
 import numpy as np
 import pytest
 from xploss.conformance import load_catalog
+from xploss.conformance.runner import flush_threshold
 
 import xploss
 
@@ -118,6 +119,13 @@ BIG_INDEX_ROWS = ([[0.95 * BIG, 0.0], [0.65 * BIG, 0.0]], [1, 1])
 
 REDUCTION_CASES = [
     # (function, arrays, kwargs, mpmath expression of the exact value)
+    ("weighted class-index mean with a subnormal weight", xploss.poly1_cross_entropy,
+     ([[0.5, -1.0, 2.0]], [2]), {"weight": [1.0, 0.5, 5e-324]},
+     lambda: _softmax_rows_mean([[0.5, -1.0, 2.0]], [[0.0, 0.0, 1.0]],
+                                lambda q, p, nl: q * (nl + (1 - p)))),
+    ("weighted mse mean with subnormal weights", xploss.mse_loss,
+     ([0.5, 3.0], [0.0, 0.0]), {"weight": [5e-324, 1e-323]},
+     lambda: (mpmath.mpf(0.25) * 1 + 9 * 2) / 3),
     ("class-index cross-entropy: mean of losses whose sum exceeds max", xploss.cross_entropy,
      BIG_INDEX_ROWS, {},
      lambda: _softmax_rows_mean(BIG_INDEX_ROWS[0], [[0.0, 1.0]] * 2, lambda q, p, nl: q * nl)),
@@ -280,8 +288,10 @@ def test_reductions_overflow_only_where_the_exact_value_does(target, case):
     """A sum or mean of finite terms is finite (and accurate) wherever its exact
     value is, whatever order a library adds in; a zero weight takes an
     overflowing term as 0."""
-    _, fn, arrays, kwargs, exact = case
+    name, fn, arrays, kwargs, exact = case
     b = target.backend
+    if "subnormal" in name and flush_threshold(target, "float64"):
+        pytest.skip("the target reads subnormal inputs as 0")
     args = _float64_args(target, arrays)
     kw = {k: b.asarray(np.array(v), target, "float64") if isinstance(v, list) else v
           for k, v in kwargs.items()}

@@ -193,6 +193,24 @@ def reduce_squares(xp, d, reduction):
     return (s / r) / r
 
 
+def _lift_tiny(xp, weight, normalizer):
+    """``weight`` and ``normalizer`` both times ``2**h`` (``h = emax // 2``)
+    where every element of both is below ``2**-h`` in magnitude, else as they
+    are: a weighted mean is unchanged, and the products of subnormal weights
+    (the smallest weight times a loss of 0.68 rounds to the weight itself)
+    keep their bits."""
+    if _count(weight, None) == 0 or _count(normalizer, None) == 0:
+        return weight, normalizer  # (a maximum over nothing is undefined)
+    h = math.frexp(float(xp.finfo(weight.dtype).max))[1] // 2
+    big = _magnitude(xp, weight, None)
+    if normalizer is not weight:
+        big = xp.maximum(big, _magnitude(xp, normalizer, None))
+    c = xp.reshape(xp.where(big < 2.0 ** -h, const(xp, 2.0 ** h, weight),
+                            const(xp, 1.0, weight)), ())
+    lifted = weight * c
+    return lifted, (lifted if normalizer is weight else normalizer * c)
+
+
 def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
            scale_min=None):
     """Reduce per-element losses: ``'none'``, ``'sum'`` or ``'mean'``.
@@ -227,6 +245,8 @@ def reduce(xp, losses, reduction, *, weight=None, normalizer=None, scale=None,
         return total(xp, losses, weight=weight)
     if normalizer is None:
         return mean(xp, losses, weight=weight)
+    if weight is not None:
+        weight, normalizer = _lift_tiny(xp, weight, normalizer)
     numerator, c_numerator, g = _sums(xp, losses, None, weight)
     denominator, c_denominator, _ = _sums(xp, normalizer, None)
     one = const(xp, 1.0, denominator)
