@@ -265,7 +265,7 @@ def binary_cross_entropy(p, t, weight=None, reduction="mean", *, dtype_name="flo
             log_p = floor if pv == 0 else mpmath.log(pv)
             log_q = floor if pv == 1 else mpmath.log1p(-pv)
             val = -(tv * log_p + (1 - tv) * log_q)
-            out[idx] = val * (1 if w is None else mpf(w[idx]))
+            out[idx] = val if w is None else mul0(mpf(w[idx]), val)
     return reduce(out, reduction)
 
 
@@ -281,9 +281,10 @@ def binary_cross_entropy_with_logits(x, t, weight=None, pos_weight=None, reducti
             if isnan(xv) or isnan(tv):
                 out[idx] = NAN
                 continue
-            pos = mul0(tv, softplus(-xv)) * (1 if pw is None else mpf(pw[idx]))
+            pos = mul0(tv, softplus(-xv))
+            pos = pos if pw is None else mul0(mpf(pw[idx]), pos)
             val = pos + mul0(1 - tv, softplus(xv))
-            out[idx] = val * (1 if w is None else mpf(w[idx]))
+            out[idx] = val if w is None else mul0(mpf(w[idx]), val)
     return reduce(out, reduction)
 
 
@@ -391,7 +392,7 @@ def nll_loss(x, target, weight=None, ignore_index=-100, reduction="mean", axis=N
                 losses[i], dens[i] = NAN, mpmath.mpf(0)
             else:
                 wy = mpmath.mpf(1) if weight is None else mpf(weight[y])
-                losses[i], dens[i] = -wy * mpf(row[y]), wy
+                losses[i], dens[i] = mul0(wy, -mpf(row[y])), wy
     return reduce(losses.reshape(lead), reduction, dens)
 
 

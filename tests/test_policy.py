@@ -8,7 +8,7 @@ import warnings
 import mpmath
 import numpy as np
 import pytest
-from xploss.conformance import load_catalog
+from xploss.conformance import load_catalog, references
 from xploss.conformance.runner import flush_threshold
 
 import xploss
@@ -176,6 +176,16 @@ REDUCTION_CASES = [
     ("weighted mse: weight 0 on an overflowing term", xploss.mse_loss,
      ([1e200, 1.0, 2.0], [0.0, 0.0, 0.0]), {"weight": [0.0, 1.0, 1.0]},
      lambda: mpmath.mpf(5) / 2),
+    # A zero weight or pos_weight switches a term off, an infinite one included
+    # (docs/robustness.md): 0, never 0 * inf = NaN.
+    ("bce with logits: pos_weight 0 on an infinite positive term",
+     xploss.binary_cross_entropy_with_logits, ([-np.inf, 1.0], [1.0, 0.0]),
+     {"pos_weight": [0.0, 1.0], "reduction": "sum"}, lambda: mpmath.log1p(mpmath.e)),
+    ("bce with logits: weight 0 on an infinite term",
+     xploss.binary_cross_entropy_with_logits, ([-np.inf, 1.0], [0.5, 0.0]),
+     {"weight": [0.0, 1.0], "reduction": "sum"}, lambda: mpmath.log1p(mpmath.e)),
+    ("nll: class weight 0 on an infinite term", xploss.nll_loss,
+     ([[-np.inf, 0.0], [0.0, -2.0]], [0, 1]), {"weight": [0.0, 1.0]}, lambda: 2),
     ("multilabel soft margin: weight x term overflows, its mean does not",
      xploss.multilabel_soft_margin_loss,
      ([[2.0, 3.0]], [[0.0, 0.0]]), {"weight": [0.75 * BIG, 0.75 * BIG]},
@@ -304,6 +314,20 @@ def test_reductions_overflow_only_where_the_exact_value_does(target, case):
         assert np.isfinite(got)
         ulp = np.spacing(np.nextafter(abs(want), 0.0))  # finite at finfo.max too
         assert abs(got - want) <= 2 * ulp, (got, want)
+
+
+ZERO_WEIGHT_CASES = [c for c in REDUCTION_CASES if "weight 0" in c[0]]
+
+
+@pytest.mark.parametrize("case", ZERO_WEIGHT_CASES, ids=[c[0] for c in ZERO_WEIGHT_CASES])
+def test_oracle_takes_a_zero_weight_on_an_infinite_term_as_zero(case):
+    """The conformance oracle follows the same convention as the library, so the
+    suite and the fuzz compare against the documented value, not NaN."""
+    _, fn, arrays, kwargs, exact = case
+    ref = getattr(references, fn.__name__)
+    kw = {k: np.array(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    got = ref(*[np.array(a) for a in arrays], **kw)
+    assert float(got) == _exact(exact)
 
 
 def test_sum_of_opposite_terms_near_max_is_exact(target):
