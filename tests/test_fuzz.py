@@ -33,7 +33,10 @@ Properties, per backend:
 4. with ``reduction='none'``, where the output has a batch axis: the batch
    equals the concatenation of the results of two parts of it, and permuting
    the batch permutes the output, bitwise (every row is computed by the same
-   operations, whatever its position);
+   operations, whatever its position); on a target whose own exp or log
+   rounds an element by the length of its array (XLA's CPU float32 kernels,
+   found by a probe: ``length_dependent_rounding``), within the accuracy bound
+   of the exact values instead;
 5. appending rows with ``ignore_index`` targets (whose logits may be NaN or
    ±inf) or per-element weight 0: the 'none' result of the original rows is
    unchanged bitwise and the appended rows give exactly 0; 'sum' changes by at
@@ -719,26 +722,82 @@ def _run(entry, target, dtype, args, kwargs):
     return target.backend.to_numpy(call(entry, arrays, kw)).astype(np.float64)
 
 
-def _batch_checks(entry, ex, target):
-    """Concatenation of parts and permutation of the batch, bitwise."""
+def _batch_checks(entry, spec, ex, target, exact_none, flush):
+    """Concatenation of parts and permutation of the batch, bitwise; on a target
+    whose own elementary functions round by array length, within the accuracy
+    bound of the exact 'none' values instead (see :func:`length_dependent_rounding`)."""
     layout, out_ax = ex.layout, ex.layout.out
     kw = _none_kwargs(entry, ex.kwargs)
     whole = _run(entry, target, ex.dtype, ex.args, kw)
     size = _batch_size(layout, ex.args, ex.kwargs)
+    perm = np.asarray(ex.perm, dtype=np.intp)
+    if length_dependent_rounding(target, ex.dtype):
+        hi, lo, scale = (np.broadcast_to(a, whole.shape) for a in exact_none)
+        b = bound(entry, spec, ex.args, kw)
+
+        def same(got, rows=None):
+            want = [hi, lo, scale] if rows is None else [np.take(a, rows, axis=out_ax)
+                                                        for a in (hi, lo, scale)]
+            err = ulp_errors(got, *want, entry.result_dtype(ex.dtype), ftz=flush > 0)
+            return got.shape == want[0].shape and not np.any(err > b)
+
+        how = f"within {b:g} ULP of the exact values (rounding by length)"
+    else:
+        def same(got, rows=None):
+            return same_bits(got, whole if rows is None else np.take(whole, rows, axis=out_ax))
+
+        how = "bitwise"
     msgs = []
     parts = [_take(layout, ex.args, kw, range(lo, hi))
              for lo, hi in ((0, ex.split), (ex.split, size))]
     joined = np.concatenate([_run(entry, target, ex.dtype, a, k) for a, k in parts], axis=out_ax)
-    if not same_bits(joined, whole):
-        msgs.append(f"batch != concatenation of rows [0:{ex.split}] and [{ex.split}:{size}]: "
-                    f"{joined.tolist()} vs {whole.tolist()}")
+    if not same(joined):
+        msgs.append(f"batch != concatenation of rows [0:{ex.split}] and [{ex.split}:{size}] "
+                    f"({how}): {joined.tolist()} vs {whole.tolist()}")
     pa, pk = _take(layout, ex.args, kw, ex.perm)
     permuted = _run(entry, target, ex.dtype, pa, pk)
-    expected = np.take(whole, np.asarray(ex.perm, dtype=np.intp), axis=out_ax)
-    if not same_bits(permuted, expected):
-        msgs.append(f"permuting the batch by {ex.perm} does not permute the output: "
-                    f"{permuted.tolist()} vs {expected.tolist()}")
+    if not same(permuted, perm):
+        msgs.append(f"permuting the batch by {ex.perm} does not permute the output ({how}): "
+                    f"{permuted.tolist()} vs {np.take(whole, perm, axis=out_ax).tolist()}")
     return msgs
+
+
+_LENGTH_PROBES = {}
+
+
+def _length_probe(target, compute_dtype):
+    key = (target.id, compute_dtype)
+    if key not in _LENGTH_PROBES:
+        _LENGTH_PROBES[key] = _probe_lengths(target, compute_dtype)
+    return _LENGTH_PROBES[key]
+
+
+def _probe_lengths(target, compute_dtype):
+    b = target.backend
+    data = np.linspace(-20.0, 20.0, 512)
+    x = b.asarray(data, target, compute_dtype)
+    xp = array_api_compat.array_namespace(x)
+    for fn in (xp.exp, lambda v: xp.log(xp.abs(v))):
+        whole = b.to_numpy(fn(x))
+        for n in (3, 5, 7):
+            parts = [b.to_numpy(fn(x[i:i + n])) for i in range(0, data.size - n + 1, n)]
+            joined = np.concatenate(parts)
+            if not same_bits(joined, whole[:joined.size]):
+                return True
+    return False
+
+
+def length_dependent_rounding(target, dtype):
+    """Whether ``target``'s own ``exp`` or ``log`` rounds an element differently
+    by the length of the array it lies in, in the dtype xploss computes
+    ``dtype`` in. XLA's CPU kernels do in float32: an element of a 3-element
+    array can differ by an ULP from the same element in a long array (the
+    remainder of a vector loop takes another path). There no function built on
+    them can make a batch bitwise equal to the concatenation of its parts."""
+    compute = "float32" if dtype in ("float16", "bfloat16") else dtype
+    if target.abstract or compute not in target.backend.dtypes(target):
+        return False
+    return _length_probe(target, compute)
 
 
 def _gamma(k, dtype):
@@ -880,14 +939,14 @@ def check_target(entry, spec, ex, target, cells):
     result = target.backend.to_numpy(out).astype(np.float64)
     if result.shape != hi.shape:
         return [*msgs, f"result shape {result.shape}, exact {hi.shape}"]
-    hi_none = hi
+    exact_none = (hi, lo, scale)
     if ex.kwargs.get("reduction", default_reduction(entry.name)) not in (None, "none"):
         try:
-            hi_none = reference(entry, ex.dtype, h_args, {**h_kwargs, "reduction": "none"},
-                                flush, ex.one_row)[0]
+            exact_none = reference(entry, ex.dtype, h_args, {**h_kwargs, "reduction": "none"},
+                                   flush, ex.one_row)
         except Exception as exc:
             return [*msgs, f"[oracle] the mpmath reference raised {type(exc).__name__}: {exc}"]
-        scale = np.maximum(scale, _sum_condition(hi, hi_none))
+        scale = np.maximum(scale, _sum_condition(hi, exact_none[0]))
     err = ulp_errors(result, hi, lo, scale, result_dtype, ftz=flush > 0)
     b = bound(entry, spec, ex.args, ex.kwargs)
     worst = float(np.max(err)) if err.size else 0.0
@@ -900,7 +959,7 @@ def check_target(entry, spec, ex, target, cells):
 
     try:
         if ex.layout is not None and ex.layout.out is not None:
-            msgs += _batch_checks(entry, ex, target)
+            msgs += _batch_checks(entry, spec, ex, target, exact_none, flush)
         if ex.pad is not None:
             msgs += _padding_checks(entry, ex, target, result_dtype)
     except Exception as exc:
@@ -1058,3 +1117,37 @@ def test_fuzz_finds_planted_bug(name, func, backend, expected):
 
     fuzz()
     assert any(expected in f for f in failures), failures[:3]
+
+
+class _ShortArraysRoundUp:
+    """NumPy's namespace, except that ``exp`` of an array shorter than 8 is one
+    ULP up: an elementary function that rounds by array length."""
+
+    def __init__(self, xp):
+        self._xp = xp
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+    def exp(self, v):
+        y = self._xp.exp(v)
+        return np.nextafter(y, np.inf) if v.shape[0] < 8 else y
+
+
+def test_length_probe_sees_rounding_by_array_length(monkeypatch):
+    """The batch checks hold a target to its accuracy bound instead of bitwise
+    only where the probe sees the target's own exp or log round by array
+    length: never on NumPy, but a planted exp that does is seen. On JAX's CPU
+    float32 it is XLA's own behaviour (docs/robustness.md)."""
+    numpy_target = next(t for t in TARGETS if t.backend.name == "numpy")
+    assert not length_dependent_rounding(numpy_target, "float32")
+    assert not length_dependent_rounding(numpy_target, "float64")
+    real = array_api_compat.array_namespace
+    monkeypatch.setattr(array_api_compat, "array_namespace",
+                        lambda *a, **k: _ShortArraysRoundUp(real(*a, **k)))
+    assert _probe_lengths(numpy_target, "float64")
+    monkeypatch.undo()
+    jax_cpu = [t for t in TARGETS if t.backend.name == "jax" and "cpu" in t.label]
+    for target in jax_cpu:
+        assert length_dependent_rounding(target, "float32")
+        assert not length_dependent_rounding(target, "float64")
