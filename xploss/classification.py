@@ -28,6 +28,7 @@ from ._support import (
 )
 from .primitives import (
     _cross_terms,
+    _difference,
     _log_softmax_complement,
     _shifted,
     _softmax_complement,
@@ -334,16 +335,17 @@ def _select(xp, onehot, values):
     return xp.sum(xp.where(onehot, values, const(xp, 0.0, values)), axis=-1)
 
 
-def _log_p_at(xp, onehot, sh):
+def _log_p_at(xp, x, onehot, sh):
     """The log-softmax at the one-hot class, from the pieces of :func:`_shifted`.
 
-    :func:`_log_p`'s ``(d - log1p(u)) + err``, with ``d`` and ``err`` selected
-    first: the same roundings on row-sized arrays, without forming the log-softmax
-    of every class. A fully masked row gives -inf.
+    :func:`_log_p`'s ``(d - log1p(u)) + err``, with the logit selected first and
+    its ``d`` and ``err`` formed by the same elementwise :func:`_difference`: the
+    same roundings on row-sized arrays, without forming the log-softmax of every
+    class. A fully masked row gives -inf.
     """
-    m, d, err, _, u, _ = sh
-    m, u = xp.squeeze(m, axis=-1), xp.squeeze(u, axis=-1)
-    log_p = (_select(xp, onehot, d) - xp.log1p(u)) + _select(xp, onehot, err)
+    m, u, keep = (xp.squeeze(a, axis=-1) for a in (sh.m, sh.u, sh.keep))
+    d, err, _, _ = _difference(xp, _select(xp, onehot, x), m, keep)
+    log_p = (d - xp.log1p(u)) + err
     return xp.where(m == -math.inf, const(xp, -math.inf, log_p), log_p)
 
 
@@ -463,7 +465,7 @@ def cross_entropy(input, target, /, *, weight=None, ignore_index=-100, reduction
     # reach neither the value nor the gradient.
     x = xp.where(valid[..., None], x, zero)
     sh = _shifted(xp, x, (x.ndim - 1,))  # one log-sum-exp pass serves both terms
-    loss = -_log_p_at(xp, onehot, sh)
+    loss = -_log_p_at(xp, x, onehot, sh)
     w_target = xp.astype(in_range, x.dtype) if w is None else _select(xp, onehot, w)
     if label_smoothing == 0:
         return _finish_class_index(xp, loss, valid, in_range, w_target, reduction,

@@ -707,7 +707,8 @@ def ntxent_loss(embeddings, labels, /, *, temperature=0.07):
     positive = same & (index[:, None] != index[None, :])
     neg_inf, zero = const(xp, -math.inf, s), const(xp, 0.0, s)
     # L_i: log-sum-exp over the anchor's negatives (-inf without any).
-    m, _, _, _, rest, _ = _shifted(xp, xp.where(same, neg_inf, s), (1,))
+    sh = _shifted(xp, xp.where(same, neg_inf, s), (1,))
+    m, rest = sh.m, sh.u
     m_safe = xp.where(xp.isfinite(m), m, zero)
     log_neg = xp.where(m == -math.inf, m, m_safe + xp.log1p(rest))
     # An anchor without negatives (L_i = -inf) gives 0, even with NaN cosines.

@@ -19,6 +19,7 @@ input's dtype at the end.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from . import _checks
 from ._support import (
@@ -83,11 +84,70 @@ def _sigmoid(xp, x):
     return xp.where(neg, e, const(xp, 1.0, x)) / (1.0 + e)
 
 
-def _shifted(xp, x, axis):
-    """The pieces of a stable log-sum-exp along ``axis`` (keepdims everywhere).
+class Shifted(NamedTuple):
+    """The pieces of a stable log-sum-exp (see :func:`_shifted`); every row-sized
+    piece keeps the reduced axes (size 1)."""
 
-    Returns ``(m, d, err, e, u, thr)`` with ``m = max(x)``, ``d + err = x - m``
-    exactly (``d`` the rounded difference, ``err`` its rounding error) and
+    m: object         # the row's maximum
+    d: object         # x - m, rounded; 0 at a maximum held constant; -inf masked or far
+    err: object       # d's rounding error: d + err = x - m exactly
+    e: object         # exp(x - m), d's rounding error carried in
+    u: object         # sum(e) - 1, without cancellation
+    near: object      # False exactly at -inf and far elements, and NaN
+    finite_m: object  # rows whose maximum is finite
+    keep: object      # rows whose maxima are ordinary elements (tied, finite)
+
+
+def _difference(xp, x, m, keep, is_max=None):
+    """``(d, err, near, fixed)``, elementwise, for elements ``x`` of rows with
+    maximum ``m`` (broadcast) whose maxima are ordinary elements where ``keep``.
+
+    ``d + err = x - m`` exactly, ``d`` rounded; at a *fixed* maximum (a finite
+    row's sole maximum, every maximum of a row whose maximum is not finite)
+    ``d = 0`` with no derivative; ``-inf`` where ``x`` is ``-inf`` (a masked
+    class), *far* (finite, with ``x - m`` rounding beyond -finfo.max: only
+    logits of opposite signs near ±finfo.max have them) or finite in a row
+    whose maximum is ``+inf``. ``near`` is False exactly there (and at NaN).
+
+    Far elements: x - m rounds to -inf exactly where x - m <= -(finfo.max + h),
+    h half an ULP of finfo.max. Halved, x/2 - m/2 <= -(finfo.max/2 + h/2), a
+    midpoint between -finfo.max/2 and the next float (the tie rounds away from
+    finfo.max/2, whose last bit is odd): exactly where x/2 - m/2 rounds below
+    -finfo.max/2. The halves are exact wherever it matters (they round only for
+    subnormal x or m, never near the threshold) and their difference cannot
+    overflow. In a row whose maximum is not finite the threshold is +inf: only
+    its +inf maxima are near.
+
+    The subtraction sees only finite operands: every element that is not an
+    ordinary near one subtracts ``m`` from itself (0, with no error), so nothing
+    overflows, meets an infinity or warns. Its rounding error comes from
+    Fast2Sum with the operand of larger magnitude first (an ordinary x < m
+    exceeds |m| only below -|m|): TwoSum's intermediates would overflow where
+    |x| + |m| nears finfo.max (softmax of [1.6e38, 3.4e38] in float32). Both
+    operands are chosen by one test, so the error's derivative is exactly 0.
+    """
+    finite_m = xp.isfinite(m)
+    m_safe = xp.where(finite_m, m, const(xp, 0.0, m))
+    big = float(xp.finfo(x.dtype).max)
+    threshold = xp.where(finite_m, const(xp, -big / 2, m), const(xp, math.inf, m))
+    near = x * 0.5 - m_safe * 0.5 >= threshold
+    fixed = (x == m if is_max is None else is_max) & ~keep
+    a = xp.where(near & ~fixed, x, m_safe)
+    b = -m_safe
+    x_first = a < b
+    p, q = xp.where(x_first, a, b), xp.where(x_first, b, a)
+    del a, x_first  # input-sized temporaries are released as soon as they are spent
+    d = p + q
+    err = q - (d - p)
+    del p, q
+    return xp.where(near, d, const(xp, -math.inf, d)), err, near, fixed
+
+
+def _shifted(xp, x, axis):
+    """The pieces of a stable log-sum-exp along ``axis``: a :class:`Shifted`.
+
+    With ``m = max(x)``, ``d + err = x - m`` exactly (``d`` the rounded
+    difference, ``err`` its rounding error, :func:`_difference`),
     ``e = exp(x - m)`` and ``u = sum(e) - 1``, so that with ``log_s = log1p(u)``
 
         logsumexp(x) = m + log_s,   log_softmax(x) = (d - log_s) + err.
@@ -107,12 +167,9 @@ def _shifted(xp, x, axis):
     Special rows: ``-inf`` elements are masked classes (exp gives exactly 0). A
     row whose maximum is ``+inf`` puts all its mass on its ``+inf`` elements.
     A row that is entirely ``-inf`` has ``logsumexp = -inf``; the caller
-    decides its log-softmax. A NaN anywhere in a row makes the row NaN.
-
-    ``near`` is False exactly at the elements that are -inf or *far*: finite,
-    with ``x - m`` rounding beyond -finfo.max (see :func:`_far`).
+    decides its log-softmax. A NaN anywhere in a row makes the row NaN
+    (``m`` and ``u`` are NaN).
     """
-    zero = const(xp, 0.0, x)
     if math.prod(x.shape) == 0:
         # An empty array has no maximum to read (and Dask's max over zero rows
         # raises); -inf is the maximum of an empty set. Shapes are static.
@@ -121,71 +178,41 @@ def _shifted(xp, x, axis):
     else:
         m = amax(xp, x, axis=axis, keepdims=True)
     is_max = x == m
-    # The maxima are counted in x's dtype: count_nonzero's integer result is
-    # int64 on some libraries whatever the device supports, and costs a pass
-    # through int64 on others. A count above 2^24 in float32 rounds but stays > 1.
-    n_max = xp.astype(is_max, x.dtype)
+    # The maxima are counted as int8 flags summed in int32 (count_nonzero's
+    # result is int64 on some libraries whatever the device supports), then
+    # converted row by row. A count above 2^24 in float32 rounds but stays > 1.
+    n_max = xp.astype(is_max, xp.int8)
     if axis:
-        n_max = xp.sum(n_max, axis=axis, keepdims=True)
+        n_max = xp.sum(n_max, axis=axis, keepdims=True, dtype=xp.int32)
+    n_max = xp.astype(n_max, x.dtype)
     tied = n_max > 1
     finite_m = xp.isfinite(m)
-    m_safe = xp.where(finite_m, m, zero)
-    neg_inf = const(xp, -math.inf, x)
-    # Far elements (only logits of opposite signs near ±finfo.max have them): x - m
-    # rounds to -inf, i.e. x - m <= -(finfo.max + h), h half an ULP of finfo.max.
-    # Halved, x/2 - m/2 <= -(finfo.max/2 + h/2), a midpoint between -finfo.max/2
-    # and the next float (the tie rounds away from finfo.max/2, whose last bit
-    # is odd): exactly where x/2 - m/2 rounds below -finfo.max/2. The halves
-    # are exact wherever it matters (they round only for subnormal x or m,
-    # never near the threshold) and their difference cannot overflow.
-    big = float(xp.finfo(x.dtype).max)
-    near = x * 0.5 - m_safe * 0.5 >= const(xp, -big / 2, x)
-    # Plain elements: finite, not far, in a row whose maximum is finite, and not
-    # the row's only maximum. Every element is <= m, so x < m excludes the
-    # maxima (and NaN); ``near`` excludes -inf and far elements; a row whose
-    # maximum is not finite compares against -inf and has none.
-    plain = (near & (x < xp.where(finite_m, m, neg_inf))) | (is_max & tied & finite_m)
-    # Sanitised operand for the subtraction: masked (-inf) and far elements, the
-    # maxima and rows with a non-finite maximum subtract from 0, so the
-    # subtraction never overflows or sees an infinity. Its rounding error comes
-    # from Fast2Sum with the operand of larger magnitude first (a plain x < m
-    # exceeds |m| only below -|m|): TwoSum's intermediates would overflow where
-    # |x| + |m| nears finfo.max (softmax of [1.6e38, 3.4e38] in float32).
-    a = xp.where(plain, x, zero)
-    b = -m_safe
-    x_first = a < -xp.where(m_safe < 0, -m_safe, m_safe)
-    p, q = xp.where(x_first, a, b), xp.where(x_first, b, a)
-    del a, x_first  # input-sized temporaries are released as soon as they are spent
-    d = p + q
-    err = q - (d - p)
-    del p, q
-    # Non-plain elements: a sole maximum gives d = 0; masked and far elements give -inf; in
-    # a row whose maximum is +inf every finite element is masked by comparison.
-    # NaN elements stay NaN.
-    d = xp.where(plain, d, xp.where(is_max, zero, xp.where(xp.isnan(x), x, neg_inf)))
-    del plain
+    keep = tied & finite_m
+    d, err, near, fixed = _difference(xp, x, m, keep, is_max)
+    del is_max
     e = xp.exp(d)
     e = e + e * err
-    # A sole maximum is left out of u; tied maxima (e = 1 each) are summed, less 1.
-    u = (xp.sum(xp.where(is_max & ~tied, zero, e), axis=axis, keepdims=True)
-         - xp.astype(tied, x.dtype))
-    # An all -inf row: every element is a maximum, u = n - 1 >= 0; a NaN row has
-    # no maximum (NaN != NaN) and u = NaN. In every case u >= 0 or NaN.
-    return m, d, err, e, u, near
+    # The fixed maxima (e = 1) are left out of u. A finite row's tied maxima
+    # are summed, less 1. A row whose maximum is +inf or -inf has e = 0 off its
+    # maxima and u = n_max - 1 >= 0; a NaN row has no maximum (NaN != NaN) and
+    # u = NaN. In every case u >= 0 or NaN.
+    rest = xp.where(finite_m, -xp.astype(tied, x.dtype), xp.where(m == m, n_max - 1.0, m))
+    u = xp.sum(xp.where(fixed, const(xp, 0.0, e), e), axis=axis, keepdims=True) + rest
+    return Shifted(m, d, err, e, u, near, finite_m, keep)
 
 
 def _far(xp, x, sh):
     """The finite elements whose difference from their row's maximum overflows
     to -inf, from the pieces of :func:`_shifted` (NaN and +inf are near). (Only
     :func:`_cross_terms` needs it: formed there.)"""
-    return ~sh[5] & (x != -math.inf) & ~xp.isnan(x)
+    return ~sh.near & (x > -math.inf) & sh.finite_m
 
 
 def _log_p(xp, x, sh):
     """log_softmax from the pieces of :func:`_shifted`. A row with every class
     masked has no distribution: every class keeps log-probability -inf
     (probability 0), like any masked class."""
-    m, d, err, _, u, _ = sh
+    m, d, err, u = sh.m, sh.d, sh.err, sh.u
     return xp.where(m == -math.inf, const(xp, -math.inf, x), (d - xp.log1p(u)) + err)
 
 
@@ -196,7 +223,7 @@ def _softmax_complement(xp, x, sh):
     (only a row's sole maximum) it is u / (1 + u), the sum of the other classes;
     elsewhere 1 - p has no cancellation. A fully masked row has p = 0.
     """
-    m, _, _, e, u, _ = sh
+    m, e, u = sh.m, sh.e, sh.u
     s = 1.0 + u
     p = e / s
     q = xp.where(p > 0.5, u / s, 1.0 - p)
@@ -213,7 +240,7 @@ def _log_softmax_complement(xp, x, sh):
     Where p is exactly 0 (an underflowed or masked class) p is held constant,
     so its derivative (0) is not multiplied by an overflowed cotangent.
     """
-    m, _, _, e, u, _ = sh
+    m, e, u = sh.m, sh.e, sh.u
     zero, one = const(xp, 0.0, x), const(xp, 1.0, x)
     p = e / (1.0 + u)
     big = p > 0.5
@@ -232,7 +259,7 @@ def _cross_terms(xp, x, q, sh):
     opposite signs near ±finfo.max in one row): there the term is evaluated as
     q·log_s + q·m - q·x, three non-negative products with no cancellation.
     """
-    m, _, _, _, u, _ = sh
+    m, u = sh.m, sh.u
     far = _far(xp, x, sh)
     terms = mul0(xp, q, -_log_p(xp, x, sh))
     zero = const(xp, 0.0, x)
@@ -746,7 +773,8 @@ def logsumexp(x, /, *, axis=-1, keepdims=False):
     """
     xp, xc = _prepare("logsumexp", x)
     axes = _normalize_axis("logsumexp", x.ndim, axis)
-    m, _, _, _, u, _ = _shifted(xp, xc, axes)
+    sh = _shifted(xp, xc, axes)
+    m, u = sh.m, sh.u
     out = m + xp.log1p(u)
     if not keepdims:
         out = xp.squeeze(out, axis=axes) if axes else out
@@ -834,6 +862,7 @@ def softmax(x, /, *, axis=-1):
     """
     xp, xc = _prepare("softmax", x)
     axes = _normalize_axis("softmax", x.ndim, axis)
-    m, _, _, e, u, _ = _shifted(xp, xc, axes)
+    sh = _shifted(xp, xc, axes)
+    m, e, u = sh.m, sh.e, sh.u
     out = xp.where(m == -math.inf, const(xp, 0.0, xc), e / (1.0 + u))
     return to_output(xp, out, x.dtype)
