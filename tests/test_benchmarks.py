@@ -7,6 +7,7 @@ pytest.importorskip("scipy")  # the NumPy peer is scipy.special
 
 from benchmarks import problems, run
 from benchmarks.report import COLUMNS
+from xploss import backends
 
 
 def _table(text):
@@ -36,3 +37,21 @@ def test_quick_numpy_run_writes_a_well_formed_table(tmp_path, capsys):
         assert float(cells["ratio"]) > 0
         assert float(cells["ratio (min)"]) > 0
     assert "numpy:cpu" in capsys.readouterr().out
+
+
+def test_every_installed_backend_is_timed_on_targets_with_values(tmp_path):
+    """The harness times each installed library on its devices, never on a
+    target without data (torch's meta device) or one entered through a setting;
+    a quick eager torch run completes."""
+    names = [n for n, reason in backends.available().items() if reason is None]
+    targets = run.timed_targets([n for n in names if n in run.RUNNERS])
+    assert targets or not any(n in run.RUNNERS for n in names)
+    assert all(not t.abstract and t.setting is None for t in targets)
+    if "torch" not in names:
+        pytest.skip("torch is not installed")
+    assert "torch:cpu" in {t.id for t in targets}
+    out = tmp_path / "torch.md"
+    status = run.main(["--quick", "--backend", "torch", "--mode", "eager", "--size", "small",
+                       "--repeats", "1", "--min-time", "0", "--out", str(out)])
+    assert status == 0
+    assert "| torch:cpu |" in out.read_text(encoding="utf-8")
