@@ -765,25 +765,19 @@ def _batch_checks(entry, spec, ex, target, exact_none, flush):
 _LENGTH_PROBES = {}
 
 
-def _length_probe(target, compute_dtype):
-    key = (target.id, compute_dtype)
-    if key not in _LENGTH_PROBES:
-        _LENGTH_PROBES[key] = _probe_lengths(target, compute_dtype)
-    return _LENGTH_PROBES[key]
-
-
 def _probe_lengths(target, compute_dtype):
     b = target.backend
     data = np.linspace(-20.0, 20.0, 512)
-    x = b.asarray(data, target, compute_dtype)
-    xp = array_api_compat.array_namespace(x)
-    for fn in (xp.exp, lambda v: xp.log(xp.abs(v))):
-        whole = b.to_numpy(fn(x))
-        for n in (3, 5, 7):
-            parts = [b.to_numpy(fn(x[i:i + n])) for i in range(0, data.size - n + 1, n)]
-            joined = np.concatenate(parts)
-            if not same_bits(joined, whole[:joined.size]):
-                return True
+    with target.active():
+        x = b.asarray(data, target, compute_dtype)
+        xp = array_api_compat.array_namespace(x)
+        for fn in (xp.exp, lambda v: xp.log(xp.abs(v))):
+            whole = b.to_numpy(fn(x))
+            for n in (3, 5, 7):
+                parts = [b.to_numpy(fn(x[i:i + n])) for i in range(0, data.size - n + 1, n)]
+                joined = np.concatenate(parts)
+                if not same_bits(joined, whole[:joined.size]):
+                    return True
     return False
 
 
@@ -797,7 +791,10 @@ def length_dependent_rounding(target, dtype):
     compute = "float32" if dtype in ("float16", "bfloat16") else dtype
     if target.abstract or compute not in target.backend.dtypes(target):
         return False
-    return _length_probe(target, compute)
+    key = (target.id, compute)
+    if key not in _LENGTH_PROBES:
+        _LENGTH_PROBES[key] = _probe_lengths(target, compute)
+    return _LENGTH_PROBES[key]
 
 
 def _gamma(k, dtype):
